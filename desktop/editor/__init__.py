@@ -1,0 +1,1 @@
+"""The robot (funnel) editor: canvas, palette, properties panel and problems list."""

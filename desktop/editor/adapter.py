@@ -1,0 +1,225 @@
+"""FunnelDocument ⇄ NodeGraphQt graph, lossless.
+
+Our document is the truth; the graph only draws it. Every funnel node becomes one
+:class:`~desktop.editor.nodes.FunnelBaseNode` carrying its UUID, type id, properties (JSON),
+title override and ``collapsed`` flag as custom properties, at ``ui.x, ui.y``. Ports are
+the type's static outputs, the dynamic ones derived from valid properties (message buttons,
+randomizer branches), plus any port an edge names that the properties do not explain (so
+a document with such problems survives the editor unchanged). An output that the document
+connects to several nodes is made multi-connection so the fan-out is kept (validation
+reports it). Unknown node types load as grey :class:`~desktop.editor.nodes.UnknownNode`.
+
+Loading is bulk: no undo commands, no signals, no per-node unique-name scan, no viewport
+updates until the end (see :func:`load_document`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from NodeGraphQt import NodeGraph
+from PySide6 import QtWidgets
+
+from desktop import qt_compat
+from desktop.editor import style
+from desktop.editor.nodes import (
+    BULK,
+    PROP_COLLAPSED,
+    PROP_PROPS,
+    PROP_TITLE,
+    PROP_TYPE,
+    PROP_UUID,
+    FunnelBaseNode,
+    all_node_classes,
+    dump_props,
+    node_class_for,
+)
+from graph.document import FunnelDocument, FunnelEdge, FunnelNode
+
+
+def configure_graph(graph: NodeGraph) -> None:
+    """Register our node classes and set the canvas options funnels need."""
+    qt_compat.apply()
+    registered = set(graph.registered_nodes())
+    for cls in all_node_classes():
+        if cls.type_ not in registered:
+            graph.register_node(cls)
+    graph.set_acyclic(False)  # funnels may loop back (through a wait)
+    graph.set_pipe_collision(False)
+    graph.set_background_color(*style.CANVAS_BG)
+    graph.set_grid_color(*style.CANVAS_GRID)
+
+
+def funnel_nodes(graph: NodeGraph) -> list[FunnelBaseNode]:
+    return [n for n in graph.all_nodes() if isinstance(n, FunnelBaseNode)]
+
+
+def _outputs_for(node: FunnelNode, extra: Iterable[str]) -> list[str]:
+    node_type = node.node_type
+    names: list[str] = []
+    if node_type is not None:
+        parsed = node.parsed_props()
+        names.extend(node_type.output_ports(parsed))
+    for name in extra:
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _new_node(node: FunnelNode, out_extra: Sequence[str], in_extra: Sequence[str],
+              multi: set[str]) -> FunnelBaseNode:
+    cls = node_class_for(node.type)
+    obj = cls()
+    custom = obj.model._custom_prop
+    custom[PROP_UUID] = str(node.id)
+    custom[PROP_TYPE] = node.type
+    custom[PROP_PROPS] = dump_props(node.props)
+    custom[PROP_TITLE] = node.title or ""
+    custom[PROP_COLLAPSED] = node.ui.collapsed
+    existing_out = set(obj.outputs())
+    for name in _outputs_for(node, out_extra):
+        if name not in existing_out:
+            obj.add_funnel_output(name, multi=name in multi)
+        elif name in multi:
+            obj.outputs()[name].model.multi_connection = True
+            obj.outputs()[name].view.multi_connection = True
+    existing_in = set(obj.inputs())
+    for name in in_extra:
+        if name not in existing_in:
+            obj.add_funnel_input(name)
+    obj.NODE_NAME = str(node.id)
+    obj.refresh_content()
+    return obj
+
+
+def build_nodes(
+    graph: NodeGraph,
+    nodes: Sequence[FunnelNode],
+    edges: Sequence[FunnelEdge],
+    *,
+    push_undo: bool,
+    select: bool = False,
+) -> dict[str, FunnelBaseNode]:
+    """Add ``nodes`` and the ``edges`` between them (or to nodes already in the graph).
+
+    With ``push_undo`` everything is one undoable step (paste); without it nothing is
+    recorded (loading). Returns the new nodes by UUID string."""
+    out_extra: dict[str, list[str]] = {}
+    in_extra: dict[str, list[str]] = {}
+    fan = Counter((str(e.source), e.source_port) for e in edges)
+    multi: dict[str, set[str]] = {}
+    for e in edges:
+        out_extra.setdefault(str(e.source), []).append(e.source_port)
+        in_extra.setdefault(str(e.target), []).append(e.target_port)
+        if fan[(str(e.source), e.source_port)] > 1:
+            multi.setdefault(str(e.source), set()).add(e.source_port)
+
+    existing = {n.funnel_uuid: n for n in funnel_nodes(graph)} if push_undo else {}
+    built: dict[str, FunnelBaseNode] = {}
+    BULK.active = True
+    try:
+        for node in nodes:
+            key = str(node.id)
+            built[key] = _new_node(node, out_extra.get(key, ()), in_extra.get(key, ()),
+                                   multi.get(key, set()))
+    finally:
+        BULK.active = False
+
+    by_uuid = {**existing, **built}
+    if push_undo:
+        graph.begin_undo("paste")
+    try:
+        with qt_compat.unique_names_trusted(graph):
+            for node in nodes:
+                obj = built[str(node.id)]
+                graph.add_node(obj, pos=[node.ui.x, node.ui.y], selected=select,
+                               push_undo=push_undo)
+        for e in edges:
+            src = by_uuid.get(str(e.source))
+            trg = by_uuid.get(str(e.target))
+            if src is None or trg is None:
+                continue
+            out_port = src.outputs().get(e.source_port)
+            in_port = trg.inputs().get(e.target_port)
+            if out_port is None or in_port is None:
+                continue
+            out_port.connect_to(in_port, push_undo=push_undo, emit_signal=push_undo)
+    finally:
+        if push_undo:
+            graph.end_undo()
+    return built
+
+
+def load_document(graph: NodeGraph, doc: FunnelDocument) -> dict[str, FunnelBaseNode]:
+    """Replace the graph's content with ``doc`` in bulk; the undo stack is cleared."""
+    viewer = graph.viewer()
+    scene = graph.scene()
+    viewer.setUpdatesEnabled(False)
+    scene.blockSignals(True)
+    index_method = scene.itemIndexMethod()
+    scene.setItemIndexMethod(QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex)
+    undo_stack = graph.undo_stack()
+    try:
+        graph.clear_session()
+        built = build_nodes(graph, doc.nodes, doc.edges, push_undo=False)
+    finally:
+        scene.setItemIndexMethod(index_method)
+        scene.blockSignals(False)
+        viewer.setUpdatesEnabled(True)
+        undo_stack.clear()
+    return built
+
+
+def node_to_funnel_node(node: FunnelBaseNode) -> FunnelNode:
+    x, y = node.view.xy_pos
+    return FunnelNode.model_validate(
+        {
+            "id": node.funnel_uuid,
+            "type": node.type_id,
+            "title": node.title_override(),
+            "props": node.funnel_props(),
+            "ui": {"x": float(x), "y": float(y), "collapsed": bool(node.get_property(PROP_COLLAPSED))},
+        }
+    )
+
+
+def edges_of(nodes: Iterable[FunnelBaseNode], only_between: bool = False) -> list[FunnelEdge]:
+    """Edges leaving ``nodes`` (only those between them when ``only_between``)."""
+    nodes = list(nodes)
+    inside = {id(n) for n in nodes}
+    edges = []
+    for node in nodes:
+        for port in node.output_ports():
+            for target in port.connected_ports():
+                target_node = target.node()
+                if not isinstance(target_node, FunnelBaseNode):
+                    continue
+                if only_between and id(target_node) not in inside:
+                    continue
+                edges.append(
+                    FunnelEdge(
+                        source=uuid.UUID(node.funnel_uuid),
+                        source_port=port.name(),
+                        target=uuid.UUID(target_node.funnel_uuid),
+                        target_port=target.name(),
+                    )
+                )
+    return edges
+
+
+def graph_to_document(graph: NodeGraph, base: FunnelDocument) -> FunnelDocument:
+    """The graph as a document with ``base``'s id, name, folder, description, settings."""
+    nodes = funnel_nodes(graph)
+    return FunnelDocument(
+        schema_version=base.schema_version,
+        id=base.id,
+        name=base.name,
+        folder=base.folder,
+        description=base.description,
+        settings=base.settings.model_copy(deep=True),
+        nodes=[node_to_funnel_node(n) for n in nodes],
+        edges=edges_of(nodes),
+    )

@@ -1,0 +1,504 @@
+"""One transaction of the engine for one contact: runs, history, tags, variables.
+
+A :class:`Tx` is created by :class:`engine.project_engine.ProjectEngine` for each event
+(inside the per-contact lock and one database transaction). Everything an event causes —
+runs started, resumed, advanced node by node, stopped; tags; variables; outbox rows;
+notifications; history — goes through it, so it all commits or rolls back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import (
+    LIVE_RUN_STATUSES,
+    ContactTag,
+    HistoryEvent,
+    Notification,
+    NotificationKind,
+    Product,
+    Purchase,
+    Run,
+    RunStatus,
+    Tag,
+    Variable,
+    VariableRetention,
+)
+from db.models.contacts import Contact
+from engine.funnel_index import CompiledFunnel, FunnelDefinitionError, TriggerNode
+from graph.document import Reentry
+from graph.nodes.triggers import TagAddedProps
+
+if TYPE_CHECKING:
+    from engine.project_engine import ChannelInfo, ProjectEngine
+
+MAX_STEPS_PER_EVENT = 200
+"""A guard against loops without a waiting node: the run fails instead of spinning."""
+
+ENGINE = "engine"
+
+
+class StepError(RuntimeError):
+    """A node cannot be executed for this contact (missing bot, unknown funnel…)."""
+
+
+@dataclass(frozen=True)
+class Go:
+    port: str
+
+
+@dataclass(frozen=True)
+class Wait:
+    awaiting: str
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Finish:
+    reason: str = "end"
+
+
+Outcome = Go | Wait | Finish
+
+
+@dataclass
+class Tx:
+    engine: ProjectEngine
+    session: AsyncSession
+    now: datetime
+    contact: Contact
+    channel: ChannelInfo | None = None  # the channel the event came through
+    actor: str = ENGINE
+    steps: int = 0
+    queue: list[tuple[Run, CompiledFunnel, str | None]] = field(default_factory=list)
+    _vars: dict[str, Variable] | None = None
+    _tags: dict[str, ContactTag] | None = None
+    _tag_ids: dict[str, Tag] = field(default_factory=dict)
+    started_runs: list[Run] = field(default_factory=list)
+    wake_timers: bool = False
+    queued_messages: int = 0
+
+    # --- history and notifications --------------------------------------------------
+
+    def history(
+        self,
+        kind: str,
+        run: Run | None = None,
+        node_id: str | None = None,
+        *,
+        channel_id: int | None = None,
+        actor: str | None = None,
+        **details: Any,
+    ) -> None:
+        self.session.add(
+            HistoryEvent(
+                contact_id=self.contact.id,
+                at=self.now,
+                kind=kind,
+                run_id=run.id if run is not None else None,
+                funnel_version_id=run.funnel_version_id if run is not None else None,
+                node_id=node_id,
+                channel_id=channel_id,
+                actor=actor or self.actor,
+                details=details,
+            )
+        )
+
+    def notify(
+        self,
+        kind: NotificationKind,
+        text: str,
+        run: Run | None = None,
+        *,
+        channel_id: int | None = None,
+        **details: Any,
+    ) -> None:
+        self.session.add(
+            Notification(
+                kind=kind,
+                contact_id=self.contact.id,
+                run_id=run.id if run is not None else None,
+                channel_id=channel_id,
+                text=text,
+                details=details,
+                created_at=self.now,
+            )
+        )
+        self.history("notification", run, channel_id=channel_id, notification=kind.value, text=text)
+
+    # --- variables ------------------------------------------------------------------
+
+    async def variable_rows(self) -> dict[str, Variable]:
+        if self._vars is None:
+            rows = await self.session.scalars(
+                select(Variable).where(Variable.contact_id == self.contact.id)
+            )
+            self._vars = {v.name: v for v in rows}
+        return self._vars
+
+    async def variables(self) -> dict[str, Any]:
+        values = {name: v.value for name, v in (await self.variable_rows()).items()}
+        values.setdefault("first_name", self.contact.first_name or "")
+        values.setdefault("last_name", self.contact.last_name or "")
+        values.setdefault("username", self.contact.username or "")
+        return values
+
+    async def set_variable(
+        self,
+        name: str,
+        value: Any,
+        run: Run | None = None,
+        retention: VariableRetention = VariableRetention.KEEP,
+        *,
+        node_id: str | None = None,
+    ) -> None:
+        rows = await self.variable_rows()
+        row = rows.get(name)
+        if row is None:
+            row = Variable(contact_id=self.contact.id, name=name)
+            self.session.add(row)
+            rows[name] = row
+        row.value = value
+        row.retention = retention
+        row.updated_at = self.now
+        row.updated_by_run_id = run.id if run is not None else None
+        self.history("variable.set", run, node_id, name=name, value=value)
+
+    # --- tags -----------------------------------------------------------------------
+
+    async def tag_rows(self) -> dict[str, ContactTag]:
+        if self._tags is None:
+            rows = await self.session.execute(
+                select(Tag.name, ContactTag)
+                .join(ContactTag, ContactTag.tag_id == Tag.id)
+                .where(ContactTag.contact_id == self.contact.id)
+            )
+            self._tags = {name: ct for name, ct in rows.tuples()}
+        return self._tags
+
+    async def tag_names(self) -> set[str]:
+        return set(await self.tag_rows())
+
+    async def _tag(self, name: str) -> Tag:
+        tag = self._tag_ids.get(name)
+        if tag is None:
+            tag = await self.session.scalar(select(Tag).where(Tag.name == name))
+            if tag is None:
+                tag = Tag(name=name, created_at=self.now)
+                self.session.add(tag)
+                await self.session.flush()
+            self._tag_ids[name] = tag
+        return tag
+
+    async def add_tags(
+        self, names: Iterable[str], run: Run | None = None, *, node_id: str | None = None
+    ) -> list[str]:
+        """Add tags the contact lacks; fires tag-added triggers. Returns the new ones."""
+        rows = await self.tag_rows()
+        added = []
+        for name in names:
+            if name in rows:
+                continue
+            tag = await self._tag(name)
+            row = ContactTag(
+                contact_id=self.contact.id,
+                tag_id=tag.id,
+                added_at=self.now,
+                added_by_run_id=run.id if run is not None else None,
+                added_by=self.actor,
+            )
+            self.session.add(row)
+            rows[name] = row
+            added.append(name)
+            self.history("tag.added", run, node_id, tag=name)
+        for name in added:
+            for trigger in self.engine.index.triggers(TagAddedProps):
+                props = trigger.props
+                assert isinstance(props, TagAddedProps)
+                if props.tag == name:
+                    await self.fire(trigger, reason=f"tag {name}")
+        return added
+
+    async def remove_tags(
+        self, names: Iterable[str], run: Run | None = None, *, node_id: str | None = None
+    ) -> list[str]:
+        rows = await self.tag_rows()
+        removed = []
+        for name in names:
+            row = rows.pop(name, None)
+            if row is None:
+                continue
+            await self.session.delete(row)
+            removed.append(name)
+            self.history("tag.removed", run, node_id, tag=name)
+        return removed
+
+    # --- products and purchases -----------------------------------------------------
+
+    async def product(self, name: str) -> Product:
+        product = await self.session.scalar(select(Product).where(Product.name == name))
+        if product is None:
+            product = Product(name=name, created_at=self.now)
+            self.session.add(product)
+            await self.session.flush()
+        return product
+
+    async def has_purchased(self, product_name: str) -> bool:
+        found = await self.session.scalar(
+            select(Purchase.id)
+            .join(Product, Product.id == Purchase.product_id)
+            .where(Purchase.contact_id == self.contact.id, Product.name == product_name)
+            .limit(1)
+        )
+        return found is not None
+
+    # --- runs -----------------------------------------------------------------------
+
+    async def live_runs(self) -> list[Run]:
+        rows = await self.session.scalars(
+            select(Run)
+            .where(Run.contact_id == self.contact.id, Run.status.in_(LIVE_RUN_STATUSES))
+            .order_by(Run.id)
+        )
+        return list(rows)
+
+    async def fire(
+        self, trigger: TriggerNode, *, reason: str, channel_id: int | None = None
+    ) -> Run | None:
+        """A trigger matched: start its funnel unless the re-entry setting refuses."""
+        if channel_id is None and self.channel is not None:
+            channel_id = self.channel.id
+        return await self.start_run(
+            trigger.funnel,
+            trigger.entry,
+            trigger_node=trigger.node_id,
+            channel_id=channel_id,
+            reason=reason,
+        )
+
+    async def reentry_refused(self, cf: CompiledFunnel) -> str | None:
+        policy = cf.settings.reentry
+        if policy is Reentry.ALWAYS:
+            return None
+        from db.models import FunnelVersion
+
+        runs = (
+            await self.session.scalars(
+                select(Run)
+                .join(FunnelVersion, FunnelVersion.id == Run.funnel_version_id)
+                .where(Run.contact_id == self.contact.id, FunnelVersion.funnel_id == cf.funnel_id)
+            )
+        ).all()
+        runs = [r for r in runs if not (r.context or {}).get("rolled_back")]
+        if policy is Reentry.ONCE and runs:
+            return "once"
+        if any(r.status in LIVE_RUN_STATUSES for r in runs):
+            return "active"
+        return None
+
+    async def start_run(
+        self,
+        cf: CompiledFunnel,
+        entry: str | None,
+        *,
+        trigger_node: str | None = None,
+        channel_id: int | None = None,
+        reason: str = "",
+        ignore_reentry: bool = False,
+        context: dict[str, Any] | None = None,
+    ) -> Run | None:
+        if not ignore_reentry:
+            refused = await self.reentry_refused(cf)
+            if refused is not None:
+                self.history(
+                    "trigger.refused",
+                    None,
+                    trigger_node,
+                    funnel=cf.name,
+                    funnel_version_id=cf.version_id,
+                    policy=refused,
+                    reason=reason,
+                )
+                if cf.settings.notify_already_fired:
+                    self.notify(
+                        NotificationKind.ALREADY_FIRED,
+                        f"Воронка «{cf.name}» уже запускалась для контакта "
+                        f"{_contact_name(self.contact)} — повторный запуск не выполнен.",
+                        channel_id=channel_id,
+                        funnel=cf.name,
+                        reason=reason,
+                    )
+                return None
+        bot = self.engine.contact_bot(cf, channel_id)
+        run = Run(
+            contact_id=self.contact.id,
+            funnel_version_id=cf.version_id,
+            node_id=entry or trigger_node or "",
+            status=RunStatus.ACTIVE,
+            triggered_by_channel_id=channel_id,
+            started_at=self.now,
+            updated_at=self.now,
+            lock_version=0,
+            context={
+                "steps": 0,
+                "bot_channel_id": bot.id if bot is not None else None,
+                "trigger_node": trigger_node,
+                **(context or {}),
+            },
+        )
+        self.session.add(run)
+        await self.session.flush()
+        self.started_runs.append(run)
+        self.history(
+            "run.started",
+            run,
+            trigger_node,
+            channel_id=channel_id,
+            funnel=cf.name,
+            reason=reason,
+        )
+        self.queue.append((run, cf, entry))
+        return run
+
+    async def claim(self, run: Run, expected_version: int | None = None) -> bool:
+        """Compare-and-set: take a waiting (or given) run to active. False if stale."""
+        seen = run.lock_version if expected_version is None else expected_version
+        result = await self.session.execute(
+            update(Run)
+            .where(
+                Run.id == run.id,
+                Run.lock_version == seen,
+                Run.status.in_(LIVE_RUN_STATUSES),
+            )
+            .values(lock_version=seen + 1, status=RunStatus.ACTIVE, updated_at=self.now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        run.lock_version = seen + 1
+        run.status = RunStatus.ACTIVE
+        return True
+
+    async def resume(self, run: Run, port: str, *, why: str, **details: Any) -> bool:
+        """A waiting run continues along ``port`` of its node (by compare-and-set)."""
+        if not await self.claim(run):
+            return False
+        cf = await self.engine.compiled(self.session, run.funnel_version_id)
+        self.history("run.resumed", run, run.node_id, port=port, why=why, **details)
+        self.queue.append((run, cf, cf.target(run.node_id, port)))
+        return True
+
+    def jump(self, run: Run, cf: CompiledFunnel, node_id: str | None) -> None:
+        """Continue an already claimed run at ``node_id`` (executing that node)."""
+        self.queue.append((run, cf, node_id))
+
+    def stop(self, run: Run, *, by_run: Run | None = None, reason: str = "") -> None:
+        """Stop a live run; it keeps its node and due time so a rollback can resume it."""
+        run.status = RunStatus.STOPPED
+        run.stopped_at = self.now
+        run.stopped_by_run_id = by_run.id if by_run is not None else None
+        run.lock_version += 1
+        run.updated_at = self.now
+        self.history(
+            "run.stopped",
+            run,
+            run.node_id,
+            by_run=by_run.id if by_run is not None else None,
+            reason=reason,
+        )
+
+    def finish(self, run: Run, reason: str = "end") -> None:
+        run.status = RunStatus.FINISHED
+        run.finished_at = self.now
+        run.due_at = None
+        run.awaiting = None
+        run.lock_version += 1
+        run.updated_at = self.now
+        self.history("run.finished", run, run.node_id, reason=reason)
+
+    def fail(self, run: Run, error: str) -> None:
+        run.status = RunStatus.FAILED
+        run.error = error
+        run.finished_at = self.now
+        run.due_at = None
+        run.lock_version += 1
+        run.updated_at = self.now
+        self.history("run.failed", run, run.node_id, error=error)
+        self.notify(
+            NotificationKind.OTHER,
+            f"Ошибка в воронке у контакта {_contact_name(self.contact)}: {error}",
+            run,
+            error=error,
+        )
+
+    async def drain(self) -> None:
+        """Advance every queued run node by node until each waits or ends."""
+        from engine.steps import execute
+
+        while self.queue:
+            run, cf, node_id = self.queue.pop(0)
+            while True:
+                if run.status not in LIVE_RUN_STATUSES:
+                    break
+                if node_id is None:
+                    self.finish(run, "no_exit")
+                    break
+                self.steps += 1
+                if self.steps > MAX_STEPS_PER_EVENT:
+                    self.fail(
+                        run,
+                        f"more than {MAX_STEPS_PER_EVENT} steps in one event at node "
+                        f"{cf.title(node_id)!r} — is there a loop without a wait?",
+                    )
+                    break
+                if node_id not in cf.nodes:
+                    self.fail(run, f"node {node_id} is not in funnel {cf.name!r}")
+                    break
+                count = int((run.context or {}).get("steps", 0)) + 1
+                run.context = {**(run.context or {}), "steps": count}
+                run.node_id = node_id
+                run.status = RunStatus.ACTIVE
+                run.due_at = None
+                run.awaiting = None
+                run.updated_at = self.now
+                self.history("node.entered", run, node_id, title=cf.title(node_id))
+                try:
+                    outcome = await execute(self, run, cf, node_id)
+                except (StepError, FunnelDefinitionError) as exc:
+                    self.fail(run, str(exc))
+                    break
+                if isinstance(outcome, Go):
+                    node_id = cf.target(node_id, outcome.port)
+                    continue
+                if isinstance(outcome, Wait):
+                    run.status = RunStatus.WAITING
+                    run.awaiting = outcome.awaiting
+                    run.due_at = outcome.due_at
+                    run.lock_version += 1
+                    if outcome.due_at is not None:
+                        self.wake_timers = True
+                    self.history(
+                        "run.waiting",
+                        run,
+                        node_id,
+                        awaiting=outcome.awaiting,
+                        due_at=outcome.due_at.isoformat() if outcome.due_at else None,
+                    )
+                    break
+                if run.status in LIVE_RUN_STATUSES:
+                    self.finish(run, outcome.reason)
+                break
+        await self.session.flush()
+
+
+def _contact_name(contact: Contact) -> str:
+    name = " ".join(p for p in (contact.first_name, contact.last_name) if p)
+    if contact.username:
+        name = f"{name} @{contact.username}".strip()
+    return name or str(contact.telegram_user_id)

@@ -1,0 +1,1 @@
+"""The individual checks behind ``graph.validation.validate_funnel``."""

@@ -1,0 +1,75 @@
+"""``main.py bot add``: the token is checked with getMe (fake Bot API), stored encrypted,
+and never printed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+from tests.fakes.telegram_bot_api import FakeTelegramBotAPI
+
+ROOT = Path(__file__).resolve().parents[2]
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
+
+
+async def run_main(workspace: Path, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "main.py",
+        "--workspace",
+        str(workspace),
+        *argv,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+async def test_bot_add_checks_stores_encrypted_and_never_prints(
+    fake_telegram: FakeTelegramBotAPI, tmp_path: Path
+) -> None:
+    fake_telegram.add_bot(TOKEN, username="ema_open_bot")
+    workspace = tmp_path / "ws"
+    assert (await run_main(workspace, "project", "create", "EMA"))[0] == 0
+
+    code, out = await run_main(
+        workspace, "bot", "add", "--project", "EMA", "--role", "open", "--main",
+        TOKEN, "--api-url", fake_telegram.base_url,
+    )  # fmt: skip
+    assert code == 0, out
+    assert "@ema_open_bot" in out and TOKEN.split(":")[1] not in out
+    assert [r.method for r in fake_telegram.requests()] == ["getMe"]
+
+    raw = (workspace / "projects" / "ema.sqlite3").read_bytes()
+    assert TOKEN.encode() not in raw and TOKEN.split(":")[1].encode() not in raw
+    with sqlite3.connect(workspace / "projects" / "ema.sqlite3") as conn:
+        (ciphertext,) = conn.execute("select ciphertext from secrets").fetchone()
+    assert ciphertext and TOKEN not in ciphertext
+
+    code, out = await run_main(workspace, "bot", "list", "--project", "EMA")
+    assert code == 0 and "open" in out and "(main)" in out and TOKEN not in out
+
+
+async def test_bot_add_refused_token_is_a_clear_error(
+    fake_telegram: FakeTelegramBotAPI, tmp_path: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    assert (await run_main(workspace, "project", "create", "EMA"))[0] == 0
+    code, out = await run_main(
+        workspace, "bot", "add", "--project", "EMA", "--role", "open",
+        "--api-url", fake_telegram.base_url, env={"VORONKA_BOT_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert code == 2
+    assert "refused the token" in out and TOKEN.split(":")[1] not in out
+
+    code, out = await run_main(
+        workspace, "bot", "add", "--project", "EMA", "--role", "open", "not-a-token",
+        "--api-url", fake_telegram.base_url,
+    )  # fmt: skip
+    assert code == 2 and "not a bot token" in out and "Traceback" not in out

@@ -1,0 +1,44 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytest_plugins = ["tests.fakes.fixtures"]
+
+DEFAULT_PG_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _running_in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+async def _probe_postgres(url: str) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(url, timeout=5)
+    await connection.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> str:
+    """URL of a PostgreSQL server where tests may create and drop databases.
+
+    From $VORONKA_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/postgres. When the
+    server is unreachable the test is skipped locally but FAILS under CI=true.
+    """
+    url = os.environ.get("VORONKA_TEST_PG_URL", DEFAULT_PG_SERVER_URL)
+    try:
+        # In a thread: this fixture may be first requested from inside a running event loop.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, _probe_postgres(url)).result()
+    except Exception as exc:
+        reason = f"PostgreSQL server {url} unreachable: {type(exc).__name__}: {exc}"
+        if _running_in_ci():
+            pytest.fail(f"{reason} (required when CI=true)", pytrace=False)
+        pytest.skip(reason)
+    return url
