@@ -20,7 +20,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import shiboken6
 from NodeGraphQt import NodeGraph
+from NodeGraphQt.base.commands import PortConnectedCmd
 from PySide6 import QtWidgets
 
 from desktop import qt_compat
@@ -37,6 +39,7 @@ from desktop.editor.nodes import (
     dump_props,
     node_class_for,
 )
+from desktop.i18n import tr
 from graph.document import FunnelDocument, FunnelEdge, FunnelNode
 
 
@@ -129,28 +132,90 @@ def build_nodes(
         BULK.active = False
 
     by_uuid = {**existing, **built}
-    if push_undo:
-        graph.begin_undo("paste")
+    if not push_undo:
+        for node in nodes:
+            _fast_add(graph, built[str(node.id)], (node.ui.x, node.ui.y))
+        for out_port, in_port in _edge_ports(by_uuid, edges):
+            PortConnectedCmd(out_port, in_port, False).redo()
+        return built
+    graph.begin_undo(tr("undo.paste"))
     try:
         with qt_compat.unique_names_trusted(graph):
             for node in nodes:
                 obj = built[str(node.id)]
-                graph.add_node(obj, pos=[node.ui.x, node.ui.y], selected=select,
-                               push_undo=push_undo)
-        for e in edges:
-            src = by_uuid.get(str(e.source))
-            trg = by_uuid.get(str(e.target))
-            if src is None or trg is None:
-                continue
-            out_port = src.outputs().get(e.source_port)
-            in_port = trg.inputs().get(e.target_port)
-            if out_port is None or in_port is None:
-                continue
-            out_port.connect_to(in_port, push_undo=push_undo, emit_signal=push_undo)
+                graph.add_node(obj, pos=[node.ui.x, node.ui.y], selected=select)
+        for out_port, in_port in _edge_ports(by_uuid, edges):
+            out_port.connect_to(in_port)
     finally:
-        if push_undo:
-            graph.end_undo()
+        graph.end_undo()
     return built
+
+
+def _edge_ports(
+    by_uuid: dict[str, FunnelBaseNode], edges: Sequence[FunnelEdge]
+) -> Iterable[tuple[Any, Any]]:
+    for e in edges:
+        src = by_uuid.get(str(e.source))
+        trg = by_uuid.get(str(e.target))
+        if src is None or trg is None:
+            continue
+        out_port = src.outputs().get(e.source_port)
+        in_port = trg.inputs().get(e.target_port)
+        if out_port is not None and in_port is not None:
+            yield out_port, in_port
+
+
+def _fast_add(graph: NodeGraph, node: FunnelBaseNode, pos: tuple[float, float]) -> None:
+    """``NodeGraph.add_node`` without undo, signals, unique-name scan and the view
+    refresh from the model (our views are already set up) — NodeGraphQt 0.6.x internals."""
+    model = node.model
+    wid_types = model.__dict__.pop("_TEMP_property_widget_types")
+    prop_attrs = model.__dict__.pop("_TEMP_property_attrs")
+    model.__dict__.pop("_TEMP_accept_connection_types", None)
+    model.__dict__.pop("_TEMP_reject_connection_types", None)
+    graph_model = graph.model
+    if graph_model.get_node_common_properties(node.type_) is None:
+        attrs = {node.type_: {n: {"widget_type": wt} for n, wt in wid_types.items()}}
+        for pname, pattrs in prop_attrs.items():
+            attrs[node.type_][pname].update(pattrs)
+        graph_model.set_node_common_properties(attrs)
+    node._graph = graph
+    model._graph_model = graph_model
+    model.name = node.NODE_NAME
+    view = node.view
+    view.defer_draw = True
+    graph_model.nodes[model.id] = node
+    graph.viewer().add_node(view, list(pos))
+    view.defer_draw = False
+    view.draw_node()
+    model.width = view.width
+    model.height = view.height
+    model.pos = list(pos)
+
+
+def clear_graph(graph: NodeGraph) -> None:
+    """Remove every node and pipe at once (no undo, no signals)."""
+    scene = graph.scene()
+    graph.undo_stack().clear()
+    pipes: set[Any] = set()
+    views = []
+    for node in list(graph.model.nodes.values()):
+        view = node.view
+        for port in [*view.inputs, *view.outputs]:
+            pipes.update(port.connected_pipes)
+            port.connected_pipes.clear()
+        views.append(view)
+    graph.model.nodes.clear()
+    # delete the C++ items now: orphaned items left to the garbage collector crash
+    # PySide6 at interpreter exit
+    for pipe in pipes:
+        if pipe.scene() is scene:
+            scene.removeItem(pipe)
+        shiboken6.delete(pipe)
+    for view in views:
+        if view.scene() is scene:
+            scene.removeItem(view)
+        shiboken6.delete(view)
 
 
 def load_document(graph: NodeGraph, doc: FunnelDocument) -> dict[str, FunnelBaseNode]:
@@ -163,7 +228,7 @@ def load_document(graph: NodeGraph, doc: FunnelDocument) -> dict[str, FunnelBase
     scene.setItemIndexMethod(QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex)
     undo_stack = graph.undo_stack()
     try:
-        graph.clear_session()
+        clear_graph(graph)
         built = build_nodes(graph, doc.nodes, doc.edges, push_undo=False)
     finally:
         scene.setItemIndexMethod(index_method)

@@ -18,11 +18,15 @@ import functools
 import json
 import re
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 from NodeGraphQt import BaseNode
+from NodeGraphQt.constants import ICON_NODE_BASE, ITEM_CACHE_MODE, Z_VAL_NODE, PortTypeEnum
+from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
 from NodeGraphQt.qgraphics.node_base import NodeItem
+from NodeGraphQt.qgraphics.node_overlay_disabled import XDisabledItem
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from desktop.editor import style
@@ -77,6 +81,17 @@ _PORT_FONT: QtGui.QFont | None = None
 _BADGE_FONT: QtGui.QFont | None = None
 
 
+_METRICS: dict[int, QtGui.QFontMetrics] = {}
+
+
+def _metrics(index: int) -> QtGui.QFontMetrics:
+    """Font metrics of ``_fonts()[index]``, made once."""
+    metrics = _METRICS.get(index)
+    if metrics is None:
+        metrics = _METRICS[index] = QtGui.QFontMetrics(_fonts()[index])
+    return metrics
+
+
 def _fonts() -> tuple[QtGui.QFont, QtGui.QFont, QtGui.QFont, QtGui.QFont]:
     global _TITLE_FONT, _SUMMARY_FONT, _PORT_FONT, _BADGE_FONT
     if _TITLE_FONT is None:
@@ -108,6 +123,59 @@ def wrap_lines(text: str, metrics: QtGui.QFontMetrics, width: float, max_lines: 
     lines.append(current)
     elide = QtCore.Qt.TextElideMode.ElideRight
     return [metrics.elidedText(line, elide, int(width)) for line in lines[:max_lines]]
+
+
+class _HiddenText(QtWidgets.QGraphicsSimpleTextItem):
+    """Stands in for NodeGraphQt's (editable, costly) name item: we draw the title."""
+
+    def __init__(self, parent: QtWidgets.QGraphicsItem) -> None:
+        super().__init__(parent)
+        self.setVisible(False)
+
+    def toPlainText(self) -> str:  # noqa: N802 - QGraphicsTextItem API
+        return self.text()
+
+    def setPlainText(self, text: str) -> None:  # noqa: N802
+        self.setText(text)
+
+    def setDefaultTextColor(self, color: QtGui.QColor) -> None:  # noqa: N802
+        self.setBrush(color)
+
+    def set_editable(self, value: bool = False) -> None:
+        pass
+
+    def set_locked(self, state: bool = False) -> None:
+        pass
+
+
+class PortLabel(QtWidgets.QGraphicsSimpleTextItem):
+    """A port's label: a light text item with the QGraphicsTextItem calls NodeGraphQt uses."""
+
+    def __init__(self, text: str, parent: QtWidgets.QGraphicsItem) -> None:
+        super().__init__(text, parent)
+        self.setFont(_fonts()[2])
+        self.setBrush(_color(style.PORT_TEXT_COLOR))
+
+    def toPlainText(self) -> str:  # noqa: N802 - QGraphicsTextItem API
+        return self.text()
+
+    def setPlainText(self, text: str) -> None:  # noqa: N802
+        if text != self.text():
+            self.setText(text)
+
+    def setDefaultTextColor(self, color: QtGui.QColor) -> None:  # noqa: N802
+        self.setBrush(color)
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - same box as a QGraphicsTextItem
+        rect = super().boundingRect()
+        return rect.adjusted(-4.0, -2.0, 4.0, 6.0)
+
+    def paint(self, painter: QtGui.QPainter, option: Any, widget: Any = None) -> None:
+        painter.translate(0.0, 3.0)
+        super().paint(painter, option, widget)
+
+
+_SELECTED_CHANGE = QtWidgets.QGraphicsItem.GraphicsItemChange.ItemSelectedChange
 
 
 class BadgeItem(QtWidgets.QGraphicsItem):
@@ -148,7 +216,7 @@ class BadgeItem(QtWidgets.QGraphicsItem):
         if text != self._text:
             self.prepareGeometryChange()
             self._text = text
-            metrics = QtGui.QFontMetrics(_fonts()[3])
+            metrics = _metrics(3)
             self._width = max(self.HEIGHT, metrics.horizontalAdvance(text) + 14.0)
             self._zero = now == 0
             self.reposition()
@@ -194,9 +262,21 @@ class FunnelNodeItem(NodeItem):
     summary of the key property, then the ports; problem border and a live badge."""
 
     def __init__(self, name: str = "node", parent: QtWidgets.QGraphicsItem | None = None) -> None:
-        super().__init__(name, parent)
+        # NodeItem.__init__ loads and scales the default icon from disk for every node;
+        # we draw no icon, so set up the same members without it (NodeGraphQt 0.6.x).
+        AbstractNodeItem.__init__(self, name, parent)
+        self._properties["icon"] = ICON_NODE_BASE
+        self._icon_item = QtWidgets.QGraphicsPixmapItem(self)
+        self._text_item = _HiddenText(self)
+        self._x_item = XDisabledItem(self, "DISABLED")
+        self._input_items = OrderedDict()
+        self._output_items = OrderedDict()
+        self._widgets = OrderedDict()
+        self._proxy_mode = False
+        self._proxy_mode_threshold = 70
         self._text_item.setVisible(False)
         self._icon_item.setVisible(False)
+        self.defer_draw = False
         self.category: str | None = None
         self.title_text = ""
         self.summary_text = ""
@@ -212,14 +292,11 @@ class FunnelNodeItem(NodeItem):
         self.category = category
         self.title_text = title
         self.summary_text = summary_text
-        title_font, summary_font, _, _ = _fonts()
         inner = style.NODE_WIDTH - 20.0
-        self._title_elided = QtGui.QFontMetrics(title_font).elidedText(
+        self._title_elided = _metrics(0).elidedText(
             title, QtCore.Qt.TextElideMode.ElideRight, int(inner - 14)
         )
-        self._summary_lines = wrap_lines(
-            summary_text, QtGui.QFontMetrics(summary_font), inner, style.SUMMARY_LINES
-        )
+        self._summary_lines = wrap_lines(summary_text, _metrics(1), inner, style.SUMMARY_LINES)
 
     def set_problem(self, level: str | None, tooltip: str = "") -> None:
         if level == self.problem_level and self.toolTip() == tooltip:
@@ -240,30 +317,49 @@ class FunnelNodeItem(NodeItem):
         return lines * 15.0 + 8.0 if lines else 4.0
 
     def _draw_node_horizontal(self) -> None:
-        _, _, port_font, _ = _fonts()
-        port_color = _color(style.PORT_TEXT_COLOR)
         rows_in = rows_out = 0
         for port, text in self._input_items.items():
             text.setVisible(port.isVisible() and port.display_name)
-            text.setFont(port_font)
-            text.setDefaultTextColor(port_color)
             rows_in += port.isVisible()
         for port, text in self._output_items.items():
             text.setVisible(port.isVisible() and port.display_name)
-            text.setFont(port_font)
-            text.setDefaultTextColor(port_color)
             rows_out += port.isVisible()
         port_h = 23.0
         top = style.HEADER_HEIGHT + self._summary_height()
         self._width = style.NODE_WIDTH
         self._height = top + max(rows_in, rows_out, 1) * port_h + 6.0
-        self._tooltip_disable(self.disabled)
-        if self.problem_level is None and not self.disabled:
-            self.setToolTip("")
         self.align_ports(v_offset=top)
         if self.badge is not None:
             self.badge.reposition()
         self.update()
+
+    def _add_port(self, port: Any) -> Any:
+        # NodeItem._add_port, with our font and colour set once here instead of per draw
+        text = PortLabel(port_label(port.name, {}), self)
+        text.setVisible(port.display_name)
+        text.setCacheMode(ITEM_CACHE_MODE)
+        if port.port_type == PortTypeEnum.IN.value:
+            self._input_items[port] = text
+        elif port.port_type == PortTypeEnum.OUT.value:
+            self._output_items[port] = text
+        if self.scene():
+            self.post_init()
+        return port
+
+    def itemChange(self, change: Any, value: Any) -> Any:  # noqa: N802 - Qt API
+        # NodeItem.itemChange with the enum member cached (see qt_compat, patch 3)
+        if change == _SELECTED_CHANGE and self.scene():
+            self.reset_pipes()
+            if value:
+                self.highlight_pipes()
+            self.setZValue(Z_VAL_NODE)
+            if not self.selected:
+                self.setZValue(Z_VAL_NODE + 1)
+        return QtWidgets.QGraphicsItem.itemChange(self, change, value)
+
+    def draw_node(self) -> None:
+        if not self.defer_draw:
+            self._draw_node_horizontal()
 
     def _draw_node_vertical(self) -> None:  # we always lay out left → right
         self._draw_node_horizontal()
@@ -429,8 +525,7 @@ class FunnelBaseNode(BaseNode):
             self.display_title(),
             summary(self.type_id, props),
         )
-        _, _, port_font, _ = _fonts()
-        metrics = QtGui.QFontMetrics(port_font)
+        metrics = _metrics(2)
         for port in self.output_ports():
             text = view.get_output_text_item(port.view)
             if text is not None:

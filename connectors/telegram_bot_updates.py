@@ -1,0 +1,266 @@
+"""Telegram Bot API updates → engine events, for :mod:`connectors.telegram_bot`.
+
+Pure functions over raw update dicts (as ``getUpdates`` or a webhook delivers them): each
+update is validated on its own with aiogram's ``Update`` model, so one malformed update
+cannot poison a whole batch. :func:`map_update` returns the event, or ``None`` with a reason
+for updates the engine does not handle (edited messages, group chatter, bots…); it raises
+:class:`BrokenUpdate` for an update that cannot be read at all.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram.types import (
+    CallbackQuery,
+    ChatJoinRequest,
+    ChatMemberUpdated,
+    Message,
+    Update,
+    User,
+)
+from pydantic import ValidationError
+
+from connectors.base import START_PAYLOAD_RE, start_event
+from engine.events import (
+    ButtonPress,
+    ChannelRef,
+    ChatMemberChange,
+    ContactIdentity,
+    ContactMessage,
+    Event,
+    JoinRequest,
+    MemberChange,
+)
+
+# What the connector asks Telegram for. chat_member is off by default at Telegram; we need
+# it to see a contact join a private group/channel through a personal invite link.
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member", "chat_member", "chat_join_request")
+
+_PRESENT = frozenset({"member", "administrator", "creator", "restricted"})
+_ABSENT = frozenset({"left", "kicked"})
+
+
+class BrokenUpdate(Exception):
+    """The update lacks what its kind requires (no sender, no chat…); it is skipped."""
+
+
+def update_id_of(raw: Any) -> int | None:
+    """The ``update_id`` of a raw update, or None if even that is missing."""
+    if isinstance(raw, dict):
+        value = raw.get("update_id")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def contact_key(raw: Any) -> int | None:
+    """The Telegram user the update is about (for per-contact ordering), if any."""
+    if not isinstance(raw, dict):
+        return None
+    for kind in ALLOWED_UPDATES:
+        body = raw.get(kind)
+        if isinstance(body, dict):
+            sender = body.get("from")
+            if isinstance(sender, dict) and isinstance(sender.get("id"), int):
+                return int(sender["id"])
+            chat = body.get("chat")
+            if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+                return int(chat["id"])
+    return None
+
+
+def identity(user: User) -> ContactIdentity:
+    return ContactIdentity(
+        user_id=user.id,
+        first_name=user.first_name or "",
+        last_name=user.last_name,
+        username=user.username,
+        language_code=user.language_code,
+    )
+
+
+def parse_update(raw: Any) -> Update:
+    if not isinstance(raw, dict):
+        raise BrokenUpdate(f"an update must be a JSON object, got {type(raw).__name__}")
+    try:
+        return Update.model_validate(raw)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors()[:5])
+        raise BrokenUpdate(f"update does not match the Bot API schema ({fields})") from None
+
+
+def map_update(
+    channel: ChannelRef, raw: Any, *, now: datetime | None = None
+) -> tuple[Event | None, str]:
+    """The engine event for a raw update, or ``(None, why it is ignored)``."""
+    update = parse_update(raw)
+    when = now or datetime.now(UTC)
+    if update.message is not None:
+        return _message(channel, update.update_id, update.message)
+    if update.callback_query is not None:
+        return _callback(channel, update.update_id, update.callback_query, when)
+    if update.my_chat_member is not None:
+        return _my_chat_member(channel, update.update_id, update.my_chat_member)
+    if update.chat_member is not None:
+        return _chat_member(channel, update.update_id, update.chat_member)
+    if update.chat_join_request is not None:
+        return _join_request(channel, update.update_id, update.chat_join_request)
+    kinds = sorted(k for k, v in raw.items() if k != "update_id" and v is not None)
+    return None, f"update kind {', '.join(kinds) or 'empty'} is not handled"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _message(channel: ChannelRef, update_id: int, message: Message) -> tuple[Event | None, str]:
+    if message.chat.type != "private":
+        return None, f"message in a {message.chat.type} chat"
+    sender = message.from_user
+    if sender is None:
+        raise BrokenUpdate("private message without a sender")
+    if sender.is_bot:
+        return None, "message from a bot"
+    contact = identity(sender)
+    occurred_at = _aware(message.date)
+    text = message.text
+    if text is not None and _is_start(text):
+        _, _, rest = text.partition(" ")
+        payload = rest.strip()
+        return (
+            start_event(
+                channel,
+                contact,
+                payload if START_PAYLOAD_RE.fullmatch(payload) else None,
+                message_id=message.message_id,
+                occurred_at=occurred_at,
+                update_id=update_id,
+            ),
+            "",
+        )
+    reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+    # A photo/voice/sticker without text still counts as a reply (text is then the
+    # caption, or empty) so "wait for any answer" nodes see it.
+    return (
+        ContactMessage(
+            channel=channel,
+            contact=contact,
+            occurred_at=occurred_at,
+            update_id=update_id,
+            text=text if text is not None else (message.caption or ""),
+            message_id=message.message_id,
+            reply_to_message_id=reply_to,
+        ),
+        "",
+    )
+
+
+def _is_start(text: str) -> bool:
+    command = text.split(maxsplit=1)[0] if text.strip() else ""
+    return command == "/start" or command.startswith("/start@")
+
+
+def _callback(
+    channel: ChannelRef, update_id: int, query: CallbackQuery, now: datetime
+) -> tuple[Event | None, str]:
+    if query.data is None:
+        return None, "callback query without data (game or inline message)"
+    if query.message is None:
+        return None, "callback query from an inline message"
+    if query.message.chat.type != "private":
+        return None, f"button pressed in a {query.message.chat.type} chat"
+    return (
+        ButtonPress(
+            channel=channel,
+            contact=identity(query.from_user),
+            occurred_at=now,
+            update_id=update_id,
+            callback_data=query.data,
+            message_id=query.message.message_id,
+            callback_query_id=query.id,
+        ),
+        "",
+    )
+
+
+def _my_chat_member(
+    channel: ChannelRef, update_id: int, change: ChatMemberUpdated
+) -> tuple[Event | None, str]:
+    if change.chat.type != "private":
+        return None, f"the bot's own membership in a {change.chat.type} chat changed"
+    old, new = change.old_chat_member.status, change.new_chat_member.status
+    if new == "kicked":
+        kind = MemberChange.BLOCKED
+    elif old == "kicked" and new == "member":
+        kind = MemberChange.UNBLOCKED
+    else:
+        return None, f"private chat member change {old} → {new}"
+    return (
+        ChatMemberChange(
+            channel=channel,
+            contact=identity(change.from_user),
+            occurred_at=_aware(change.date),
+            update_id=update_id,
+            change=kind,
+        ),
+        "",
+    )
+
+
+def _chat_member(
+    channel: ChannelRef, update_id: int, change: ChatMemberUpdated
+) -> tuple[Event | None, str]:
+    if change.chat.type == "private":
+        return None, "chat_member update in a private chat"
+    member = change.new_chat_member.user
+    if member.is_bot:
+        return None, "a bot joined or left"
+    old, new = change.old_chat_member.status, change.new_chat_member.status
+    if old in _ABSENT and new in _PRESENT:
+        kind = MemberChange.JOINED
+    elif old in _PRESENT and new in _ABSENT:
+        kind = MemberChange.LEFT
+    else:
+        return None, f"member status change {old} → {new}"
+    return (
+        ChatMemberChange(
+            channel=channel,
+            contact=identity(member),
+            occurred_at=_aware(change.date),
+            update_id=update_id,
+            change=kind,
+            chat_id=change.chat.id,
+        ),
+        "",
+    )
+
+
+def _join_request(
+    channel: ChannelRef, update_id: int, request: ChatJoinRequest
+) -> tuple[Event | None, str]:
+    return (
+        JoinRequest(
+            channel=channel,
+            contact=identity(request.from_user),
+            occurred_at=_aware(request.date),
+            update_id=update_id,
+            chat_id=request.chat.id,
+            invite_link=request.invite_link.invite_link if request.invite_link else None,
+        ),
+        "",
+    )
+
+
+def invite_link_of(raw: Any) -> str | None:
+    """The invite link a chat_member / chat_join_request update was made through."""
+    if not isinstance(raw, dict):
+        return None
+    for kind in ("chat_member", "chat_join_request"):
+        body = raw.get(kind)
+        if isinstance(body, dict):
+            link = body.get("invite_link")
+            if isinstance(link, dict) and isinstance(link.get("invite_link"), str):
+                return str(link["invite_link"])
+    return None

@@ -1,0 +1,58 @@
+"""Starting the desktop app: Qt + qasync event loop, the embedded engine, the main window.
+
+With no server configured the app opens the local workspace (SQLite), creating the demo
+project on first start, so a new user sees a working funnel at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+    from qasync import QEventLoop
+
+    from desktop import i18n, qt_compat
+
+    qt_compat.apply()
+    if getattr(args, "lang", None):
+        i18n.set_language(args.lang)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Voronka")
+    app.setApplicationDisplayName("Воронка")
+    app.setQuitOnLastWindowClosed(False)  # the loop ends when start() returns
+    loop = QEventLoop(app)
+    asyncio.set_event_loop(loop)
+
+    async def start() -> int:
+        from db.workspace import resolve_workspace_dir
+        from desktop.main_window import MainWindow
+        from engine.demo_setup import ensure_demo_project
+        from engine.service import WorkspaceService
+
+        service = await WorkspaceService.open(str(resolve_workspace_dir(args.workspace)))
+        await ensure_demo_project(service.workspace)
+        window = MainWindow(service)
+        window.show()
+        await window.load()
+        closed = asyncio.Event()
+        window.closed.connect(closed.set)
+        screenshot = getattr(args, "screenshot", None)
+        quit_after = getattr(args, "quit_after", None)
+        if screenshot:
+            await asyncio.sleep(0.3)
+            window.grab().save(screenshot)
+            window.close()
+        elif quit_after is not None:
+            QTimer.singleShot(int(quit_after * 1000), window.close)
+        await closed.wait()
+        await service.close()
+        return 0
+
+    with loop:
+        code = loop.run_until_complete(start())
+    return code
