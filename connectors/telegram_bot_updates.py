@@ -36,7 +36,13 @@ from engine.events import (
 
 # What the connector asks Telegram for. chat_member is off by default at Telegram; we need
 # it to see a contact join a private group/channel through a personal invite link.
-ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member", "chat_member", "chat_join_request")
+ALLOWED_UPDATES = (
+    "message",
+    "callback_query",
+    "my_chat_member",
+    "chat_member",
+    "chat_join_request",
+)
 
 _PRESENT = frozenset({"member", "administrator", "creator", "restricted"})
 _ABSENT = frozenset({"left", "kicked"})
@@ -232,6 +238,7 @@ def _chat_member(
             update_id=update_id,
             change=kind,
             chat_id=change.chat.id,
+            invite_link=change.invite_link.invite_link if change.invite_link else None,
         ),
         "",
     )

@@ -42,6 +42,7 @@ from db.registry import (
     DatabaseKind,
     ProjectRecord,
     RegistryBase,
+    upgrade_registry,
 )
 from db.secrets import SecretBox, load_secret_box
 
@@ -117,12 +118,18 @@ class Workspace:
                         f"workspace {root} was written by a newer Voronka "
                         f"(registry schema {version}, this one knows {REGISTRY_SCHEMA_VERSION})"
                     )
+                await conn.run_sync(upgrade_registry, version)
                 await conn.run_sync(RegistryBase.metadata.create_all)
                 await conn.exec_driver_sql(f"PRAGMA user_version={REGISTRY_SCHEMA_VERSION}")
         except BaseException:
             await engine.dispose()
             raise
         return cls(root, engine)
+
+    @property
+    def registry_engine(self) -> AsyncEngine:
+        """The registry's engine (db.staff keeps the API's users in the same file)."""
+        return self._registry
 
     @property
     def registry_path(self) -> Path:

@@ -165,6 +165,7 @@ class ChatMemberChange(_EventBase):
     type: Literal["chat_member_change"] = "chat_member_change"
     change: MemberChange
     chat_id: int | None = None  # the group/channel; None for the private chat with a bot
+    invite_link: str | None = None  # the link a join came through (one-person personal links)
 
     def _natural_key(self) -> str:
         return f"{self.contact.user_id}:{self.chat_id}:{self.change.value}:{self.occurred_at.isoformat()}"

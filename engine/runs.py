@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from db.models import (
     LIVE_RUN_STATUSES,
@@ -38,7 +39,7 @@ from graph.nodes.triggers import TagAddedProps
 if TYPE_CHECKING:
     from engine.project_engine import ChannelInfo, ProjectEngine
 
-MAX_STEPS_PER_EVENT = 200
+MAX_STEPS_PER_EVENT = 1000
 """A guard against loops without a waiting node: the run fails instead of spinning."""
 
 ENGINE = "engine"
@@ -179,7 +180,7 @@ class Tx:
                 .join(ContactTag, ContactTag.tag_id == Tag.id)
                 .where(ContactTag.contact_id == self.contact.id)
             )
-            self._tags = {name: ct for name, ct in rows.tuples()}
+            self._tags = {name: ct for name, ct in rows.all()}
         return self._tags
 
     async def tag_names(self) -> set[str]:
@@ -381,8 +382,11 @@ class Tx:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
-        run.lock_version = seen + 1
-        run.status = RunStatus.ACTIVE
+        # the row changed behind the ORM's back: make that the loaded state, so later
+        # assignments (e.g. back to "waiting") are seen as changes and flushed
+        set_committed_value(run, "lock_version", seen + 1)
+        set_committed_value(run, "status", RunStatus.ACTIVE)
+        set_committed_value(run, "updated_at", self.now)
         return True
 
     async def resume(self, run: Run, port: str, *, why: str, **details: Any) -> bool:

@@ -15,6 +15,7 @@ updates until the end (see :func:`load_document`).
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -183,11 +184,10 @@ def _fast_add(graph: NodeGraph, node: FunnelBaseNode, pos: tuple[float, float]) 
     model._graph_model = graph_model
     model.name = node.NODE_NAME
     view = node.view
-    view.defer_draw = True
+    view._properties["visible"] = model.visible  # normally copied by node.update()
+    view._properties["border_color"] = model.border_color
     graph_model.nodes[model.id] = node
-    graph.viewer().add_node(view, list(pos))
-    view.defer_draw = False
-    view.draw_node()
+    graph.viewer().add_node(view, list(pos))  # draws the node once (post_init)
     model.width = view.width
     model.height = view.height
     model.pos = list(pos)
@@ -227,6 +227,8 @@ def load_document(graph: NodeGraph, doc: FunnelDocument) -> dict[str, FunnelBase
     index_method = scene.itemIndexMethod()
     scene.setItemIndexMethod(QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex)
     undo_stack = graph.undo_stack()
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # thousands of new objects would trigger many useless full collections
     try:
         clear_graph(graph)
         built = build_nodes(graph, doc.nodes, doc.edges, push_undo=False)
@@ -235,6 +237,8 @@ def load_document(graph: NodeGraph, doc: FunnelDocument) -> dict[str, FunnelBase
         scene.blockSignals(False)
         viewer.setUpdatesEnabled(True)
         undo_stack.clear()
+        if gc_was_enabled:
+            gc.enable()
     return built
 
 

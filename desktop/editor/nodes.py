@@ -23,10 +23,18 @@ from collections.abc import Callable
 from typing import Any
 
 from NodeGraphQt import BaseNode
-from NodeGraphQt.constants import ICON_NODE_BASE, ITEM_CACHE_MODE, Z_VAL_NODE, PortTypeEnum
+from NodeGraphQt.constants import (
+    ICON_NODE_BASE,
+    ITEM_CACHE_MODE,
+    Z_VAL_NODE,
+    Z_VAL_PORT,
+    PortEnum,
+    PortTypeEnum,
+)
 from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
 from NodeGraphQt.qgraphics.node_base import NodeItem
 from NodeGraphQt.qgraphics.node_overlay_disabled import XDisabledItem
+from NodeGraphQt.qgraphics.port import PortItem
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from desktop.editor import style
@@ -132,13 +140,13 @@ class _HiddenText(QtWidgets.QGraphicsSimpleTextItem):
         super().__init__(parent)
         self.setVisible(False)
 
-    def toPlainText(self) -> str:  # noqa: N802 - QGraphicsTextItem API
+    def toPlainText(self) -> str:
         return self.text()
 
-    def setPlainText(self, text: str) -> None:  # noqa: N802
+    def setPlainText(self, text: str) -> None:
         self.setText(text)
 
-    def setDefaultTextColor(self, color: QtGui.QColor) -> None:  # noqa: N802
+    def setDefaultTextColor(self, color: QtGui.QColor) -> None:
         self.setBrush(color)
 
     def set_editable(self, value: bool = False) -> None:
@@ -156,17 +164,17 @@ class PortLabel(QtWidgets.QGraphicsSimpleTextItem):
         self.setFont(_fonts()[2])
         self.setBrush(_color(style.PORT_TEXT_COLOR))
 
-    def toPlainText(self) -> str:  # noqa: N802 - QGraphicsTextItem API
+    def toPlainText(self) -> str:
         return self.text()
 
-    def setPlainText(self, text: str) -> None:  # noqa: N802
+    def setPlainText(self, text: str) -> None:
         if text != self.text():
             self.setText(text)
 
-    def setDefaultTextColor(self, color: QtGui.QColor) -> None:  # noqa: N802
+    def setDefaultTextColor(self, color: QtGui.QColor) -> None:
         self.setBrush(color)
 
-    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - same box as a QGraphicsTextItem
+    def boundingRect(self) -> QtCore.QRectF:
         rect = super().boundingRect()
         return rect.adjusted(-4.0, -2.0, 4.0, 6.0)
 
@@ -176,6 +184,59 @@ class PortLabel(QtWidgets.QGraphicsSimpleTextItem):
 
 
 _SELECTED_CHANGE = QtWidgets.QGraphicsItem.GraphicsItemChange.ItemSelectedChange
+_SCENE_POS_CHANGED = QtWidgets.QGraphicsItem.GraphicsItemChange.ItemScenePositionHasChanged
+_PORT_FLAGS = QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemSendsScenePositionChanges
+_Z_PORT = float(Z_VAL_PORT)
+_PORT_SIZE = float(PortEnum.SIZE.value)
+_PORT_FALLOFF = float(PortEnum.CLICK_FALLOFF.value)
+_PORT_COLOR = PortEnum.COLOR.value
+_PORT_BORDER = PortEnum.BORDER_COLOR.value
+
+
+class FunnelPortItem(PortItem):
+    """NodeGraphQt's port item, minus per-port tooltips, with a cheaper ``itemChange``.
+
+    Qt calls ``itemChange`` dozens of times per item while a graph is built; NodeGraphQt
+    looks up the enum member each time, which is slow with PySide6's Python enums."""
+
+    def __init__(self, parent: QtWidgets.QGraphicsItem) -> None:
+        # PortItem.__init__ with the Qt enum members looked up once (same state)
+        QtWidgets.QGraphicsItem.__init__(self, parent)
+        self.setAcceptHoverEvents(True)
+        self.setCacheMode(ITEM_CACHE_MODE)
+        self.setFlags(_PORT_FLAGS)
+        self.setZValue(_Z_PORT)
+        self._pipes = []
+        self._width = _PORT_SIZE
+        self._height = _PORT_SIZE
+        self._hovered = False
+        self._name = "port"
+        self._display_name = True
+        self._color = _PORT_COLOR
+        self._border_color = _PORT_BORDER
+        self._border_size = 1
+        self._port_type = None
+        self._multi_connection = False
+        self._locked = False
+
+    def boundingRect(self) -> QtCore.QRectF:
+        return QtCore.QRectF(0.0, 0.0, self._width + _PORT_FALLOFF, self._height)
+
+    def itemChange(self, change: Any, value: Any) -> Any:
+        if change == _SCENE_POS_CHANGED:
+            self.redraw_connected_pipes()
+        return QtWidgets.QGraphicsItem.itemChange(self, change, value)
+
+
+def _port_item(parent: QtWidgets.QGraphicsItem, name: str, port_type: str, multi: bool,
+               display_name: bool, locked: bool) -> FunnelPortItem:
+    port = FunnelPortItem(parent)
+    port._name = name  # the setters would each set a tooltip
+    port._port_type = port_type
+    port._multi_connection = multi
+    port._display_name = display_name
+    port._locked = locked
+    return port
 
 
 class BadgeItem(QtWidgets.QGraphicsItem):
@@ -229,7 +290,7 @@ class BadgeItem(QtWidgets.QGraphicsItem):
         if isinstance(parent, FunnelNodeItem):
             self.setPos(parent.width - self._width + 6.0, -self.HEIGHT / 2 - 2.0)
 
-    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
+    def boundingRect(self) -> QtCore.QRectF:
         return QtCore.QRectF(0.0, 0.0, self._width, self.HEIGHT)
 
     def paint(
@@ -249,7 +310,7 @@ class BadgeItem(QtWidgets.QGraphicsItem):
         painter.drawText(rect, QtCore.Qt.AlignmentFlag.AlignCenter, self._text)
         painter.restore()
 
-    def mousePressEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:
         if event.button() == QtCore.Qt.MouseButton.LeftButton and self.clicked is not None:
             event.accept()
             self.clicked()
@@ -276,7 +337,7 @@ class FunnelNodeItem(NodeItem):
         self._proxy_mode_threshold = 70
         self._text_item.setVisible(False)
         self._icon_item.setVisible(False)
-        self.defer_draw = False
+        self.defer_draw = True  # drawn once, when added to the scene (post_init)
         self.category: str | None = None
         self.title_text = ""
         self.summary_text = ""
@@ -333,6 +394,20 @@ class FunnelNodeItem(NodeItem):
             self.badge.reposition()
         self.update()
 
+    def add_input(self, name: str = "input", multi_port: bool = False,
+                  display_name: bool = True, locked: bool = False,
+                  painter_func: Any = None) -> Any:
+        return self._add_port(
+            _port_item(self, name, PortTypeEnum.IN.value, multi_port, display_name, locked)
+        )
+
+    def add_output(self, name: str = "output", multi_port: bool = False,
+                   display_name: bool = True, locked: bool = False,
+                   painter_func: Any = None) -> Any:
+        return self._add_port(
+            _port_item(self, name, PortTypeEnum.OUT.value, multi_port, display_name, locked)
+        )
+
     def _add_port(self, port: Any) -> Any:
         # NodeItem._add_port, with our font and colour set once here instead of per draw
         text = PortLabel(port_label(port.name, {}), self)
@@ -346,7 +421,7 @@ class FunnelNodeItem(NodeItem):
             self.post_init()
         return port
 
-    def itemChange(self, change: Any, value: Any) -> Any:  # noqa: N802 - Qt API
+    def itemChange(self, change: Any, value: Any) -> Any:
         # NodeItem.itemChange with the enum member cached (see qt_compat, patch 3)
         if change == _SELECTED_CHANGE and self.scene():
             self.reset_pipes()
@@ -360,6 +435,12 @@ class FunnelNodeItem(NodeItem):
     def draw_node(self) -> None:
         if not self.defer_draw:
             self._draw_node_horizontal()
+
+    def post_init(self, viewer: Any = None, pos: Any = None) -> None:
+        self.defer_draw = False
+        self.draw_node()
+        if pos:
+            self.xy_pos = pos
 
     def _draw_node_vertical(self) -> None:  # we always lay out left → right
         self._draw_node_horizontal()

@@ -26,7 +26,7 @@ import inspect
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +95,7 @@ class FakeTelegramAccount:
     requests: list[TLRequest] = field(default_factory=list)
     pts: int = 100
     seq: int = 0
-    _message_ids: Iterable[int] = field(default_factory=lambda: itertools.count(1001))
+    _message_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1001))
     history: list[tuple[int, types.Message]] = field(default_factory=list)  # (pts, message)
     faults: deque[_Fault] = field(default_factory=deque)
     clients: list[TelegramClient] = field(default_factory=list)
@@ -105,7 +105,9 @@ class FakeTelegramAccount:
     # --- set up --------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, user_id: int = 500, first_name: str = "Мария", **kwargs: Any) -> FakeTelegramAccount:
+    def create(
+        cls, user_id: int = 500, first_name: str = "Мария", **kwargs: Any
+    ) -> FakeTelegramAccount:
         me = types.User(
             id=user_id,
             is_self=True,
@@ -139,8 +141,12 @@ class FakeTelegramAccount:
 
     def add_group(self, chat_id: int, title: str) -> types.Chat:
         chat = types.Chat(
-            id=chat_id, title=title, photo=types.ChatPhotoEmpty(), participants_count=3,
-            date=now(), version=1,
+            id=chat_id,
+            title=title,
+            photo=types.ChatPhotoEmpty(),
+            participants_count=3,
+            date=now(),
+            version=1,
         )
         self.chats[chat_id] = chat
         return chat
@@ -151,6 +157,17 @@ class FakeTelegramAccount:
         client = TelegramClient(StringSession(string), API_ID, API_HASH, **client_kwargs)
         install(client, self)
         return client
+
+    def client_factory(self) -> Callable[..., TelegramClient]:
+        """A factory with TelegramClient's signature whose clients are wired to this account
+        (what the code under test gets instead of ``TelegramClient``)."""
+
+        def factory(session: Any, api_id: int, api_hash: str, **kwargs: Any) -> TelegramClient:
+            client = TelegramClient(session, api_id, api_hash, **kwargs)
+            install(client, self)
+            return client
+
+        return factory
 
     def fail_next(
         self,
@@ -182,13 +199,18 @@ class FakeTelegramAccount:
                 client._updates_queue.put_nowait(updates)
 
     def _next_message(
-        self, peer: types.TypePeer, text: str, *, out: bool, from_id: types.TypePeer | None = None,
+        self,
+        peer: types.TypePeer,
+        text: str,
+        *,
+        out: bool,
+        from_id: types.TypePeer | None = None,
         media: types.TypeMessageMedia | None = None,
         entities: list[types.TypeMessageEntity] | None = None,
     ) -> tuple[types.Message, int]:
         self.pts += 1
         message = types.Message(
-            id=next(iter(self._message_ids)),
+            id=next(self._message_ids),
             peer_id=peer,
             date=now(),
             message=text,
@@ -205,28 +227,40 @@ class FakeTelegramAccount:
         short form Telegram uses for a private message (``out=True``)."""
         message, pts = self._next_message(types.PeerUser(contact_id), text, out=True)
         update = types.UpdateShortMessage(
-            id=message.id, user_id=contact_id, message=text, pts=pts, pts_count=1,
-            date=message.date, out=True,
+            id=message.id,
+            user_id=contact_id,
+            message=text,
+            pts=pts,
+            pts_count=1,
+            date=message.date,
+            out=True,
         )
         self.push(update)
         return update
 
-    def contact_writes(self, contact_id: int, text: str, *, short: bool = False) -> types.TypeUpdates:
+    def contact_writes(
+        self, contact_id: int, text: str, *, short: bool = False
+    ) -> types.TypeUpdates:
         """The contact wrote to the manager: ``Updates`` with the sender's user (as Telegram
         sends when the client may not know the user), or ``UpdateShortMessage``."""
-        message, pts = self._next_message(
-            types.PeerUser(contact_id), text, out=False, from_id=None
-        )
+        message, pts = self._next_message(types.PeerUser(contact_id), text, out=False, from_id=None)
         updates: types.TypeUpdates
         if short:
             updates = types.UpdateShortMessage(
-                id=message.id, user_id=contact_id, message=text, pts=pts, pts_count=1,
+                id=message.id,
+                user_id=contact_id,
+                message=text,
+                pts=pts,
+                pts_count=1,
                 date=message.date,
             )
         else:
             updates = types.Updates(
                 updates=[types.UpdateNewMessage(message=message, pts=pts, pts_count=1)],
-                users=[self.users[contact_id]], chats=[], date=message.date, seq=0,
+                users=[self.users[contact_id]],
+                chats=[],
+                date=message.date,
+                seq=0,
             )
         self.push(updates)
         return updates
@@ -238,18 +272,29 @@ class FakeTelegramAccount:
         )
         updates = types.Updates(
             updates=[types.UpdateNewMessage(message=message, pts=pts, pts_count=1)],
-            users=[self.users[contact_id], self.me], chats=[], date=message.date, seq=0,
+            users=[self.users[contact_id], self.me],
+            chats=[],
+            date=message.date,
+            seq=0,
         )
         self.push(updates)
         return updates
 
-    def group_message(self, chat_id: int, from_user: int, text: str, *, out: bool = False) -> types.UpdateShortChatMessage:
+    def group_message(
+        self, chat_id: int, from_user: int, text: str, *, out: bool = False
+    ) -> types.UpdateShortChatMessage:
         message, pts = self._next_message(
             types.PeerChat(chat_id), text, out=out, from_id=types.PeerUser(from_user)
         )
         update = types.UpdateShortChatMessage(
-            id=message.id, from_id=from_user, chat_id=chat_id, message=text, pts=pts,
-            pts_count=1, date=message.date, out=out,
+            id=message.id,
+            from_id=from_user,
+            chat_id=chat_id,
+            message=text,
+            pts=pts,
+            pts_count=1,
+            date=message.date,
+            out=out,
         )
         self.push(update)
         return update
@@ -295,8 +340,14 @@ class FakeTelegramAccount:
             return _zero_config()
         handler = getattr(self, "_on_" + type(request).__name__, None)
         if handler is None:
-            raise NotImplementedError(f"the fake Telegram has no answer for {type(request).__name__}")
-        if not self.authorized and not type(request).__module__.endswith(".auth"):
+            raise NotImplementedError(
+                f"the fake Telegram has no answer for {type(request).__name__}"
+            )
+        pre_login = type(request).__module__.endswith(".auth") or isinstance(
+            request,
+            functions.account.GetPasswordRequest,  # the 2FA step of a login
+        )
+        if not self.authorized and not pre_login:
             raise rpc_error(request, 401, "AUTH_KEY_UNREGISTERED")
         return handler(request)
 
@@ -310,7 +361,17 @@ class FakeTelegramAccount:
         return user
 
     def _on_GetUsersRequest(self, request: functions.users.GetUsersRequest) -> list[types.User]:
-        return [self._user(u) for u in request.id]
+        """Users the caller may see; like Telegram, a user asked for without an access hash
+        (``access_hash=0``) is left out unless they are in the account's contacts."""
+        found = []
+        for input_user in request.id:
+            if isinstance(input_user, types.InputUser) and input_user.access_hash == 0:
+                user = self.users.get(input_user.user_id)
+                if user is not None and user.contact:
+                    found.append(user)
+                continue
+            found.append(self._user(input_user))
+        return found
 
     def _on_GetStateRequest(self, request: Any) -> types.updates.State:
         return types.updates.State(pts=self.pts, qts=0, date=now(), seq=self.seq, unread_count=0)
@@ -321,8 +382,12 @@ class FakeTelegramAccount:
             return types.updates.DifferenceEmpty(date=now(), seq=self.seq)
         state = types.updates.State(pts=self.pts, qts=0, date=now(), seq=self.seq, unread_count=0)
         return types.updates.Difference(
-            new_messages=new, new_encrypted_messages=[], other_updates=[],
-            chats=list(self.chats.values()), users=[self.me, *self.users.values()], state=state,
+            new_messages=new,
+            new_encrypted_messages=[],
+            other_updates=[],
+            chats=list(self.chats.values()),
+            users=[self.me, *self.users.values()],
+            state=state,
         )
 
     def _peer_id(self, peer: Any) -> types.TypePeer:
@@ -333,14 +398,23 @@ class FakeTelegramAccount:
             return types.PeerChat(peer.chat_id)
         raise rpc_error(None, 400, "PEER_ID_INVALID")
 
-    def _on_SendMessageRequest(self, request: functions.messages.SendMessageRequest) -> types.UpdateShortSentMessage:
+    def _on_SendMessageRequest(
+        self, request: functions.messages.SendMessageRequest
+    ) -> types.UpdateShortSentMessage:
         peer = self._peer_id(request.peer)
         message, pts = self._next_message(
-            peer, request.message, out=True, from_id=types.PeerUser(self.me.id),
+            peer,
+            request.message,
+            out=True,
+            from_id=types.PeerUser(self.me.id),
             entities=request.entities,
         )
         return types.UpdateShortSentMessage(
-            id=message.id, pts=pts, pts_count=1, date=message.date, out=True,
+            id=message.id,
+            pts=pts,
+            pts_count=1,
+            date=message.date,
+            out=True,
             entities=request.entities,
         )
 
@@ -348,7 +422,11 @@ class FakeTelegramAccount:
         peer = self._peer_id(request.peer)
         media = types.MessageMediaPhoto(photo=types.PhotoEmpty(id=7))
         message, pts = self._next_message(
-            peer, request.message, out=True, from_id=types.PeerUser(self.me.id), media=media,
+            peer,
+            request.message,
+            out=True,
+            from_id=types.PeerUser(self.me.id),
+            media=media,
             entities=request.entities,
         )
         return types.Updates(
@@ -356,7 +434,10 @@ class FakeTelegramAccount:
                 types.UpdateMessageID(id=message.id, random_id=request.random_id),
                 types.UpdateNewMessage(message=message, pts=pts, pts_count=1),
             ],
-            users=[self.me], chats=[], date=message.date, seq=0,
+            users=[self.me],
+            chats=[],
+            date=message.date,
+            seq=0,
         )
 
     def _on_SaveFilePartRequest(self, request: Any) -> bool:
@@ -368,30 +449,55 @@ class FakeTelegramAccount:
     def _on_AddContactRequest(self, request: functions.contacts.AddContactRequest) -> types.Updates:
         user = self._user(request.id)
         renamed = types.User(
-            id=user.id, access_hash=user.access_hash, first_name=request.first_name,
-            last_name=request.last_name or None, username=user.username, contact=True,
+            id=user.id,
+            access_hash=user.access_hash,
+            first_name=request.first_name,
+            last_name=request.last_name or None,
+            username=user.username,
+            contact=True,
             lang_code=user.lang_code,
         )
         self.users[user.id] = renamed
         return types.Updates(
-            updates=[types.UpdatePeerSettings(peer=types.PeerUser(user.id), settings=types.PeerSettings())],
-            users=[renamed], chats=[], date=now(), seq=0,
+            updates=[
+                types.UpdatePeerSettings(
+                    peer=types.PeerUser(user.id), settings=types.PeerSettings()
+                )
+            ],
+            users=[renamed],
+            chats=[],
+            date=now(),
+            seq=0,
         )
 
     def _on_GetDialogsRequest(self, request: Any) -> types.messages.Dialogs:
-        last: dict[int, types.Message] = {}
+        """Every known user is a dialog (the account has talked to them before); the top
+        message is the newest one in ``history`` or an old one from before the test."""
+        last: dict[int, types.Message] = {
+            uid: types.Message(
+                id=uid % 1000, peer_id=types.PeerUser(uid), date=now(), message="…", out=False
+            )
+            for uid in self.users
+        }
         for _, message in self.history:
-            if isinstance(message.peer_id, types.PeerUser):
+            if isinstance(message.peer_id, types.PeerUser) and message.peer_id.user_id in last:
                 last[message.peer_id.user_id] = message
         dialogs = [
-            types.Dialog(peer=types.PeerUser(uid), top_message=m.id, read_inbox_max_id=m.id,
-                         read_outbox_max_id=m.id, unread_count=0, unread_mentions_count=0,
-                         unread_reactions_count=0, notify_settings=types.PeerNotifySettings())
-            for uid, m in reversed(last.items())
+            types.Dialog(
+                peer=types.PeerUser(uid),
+                top_message=m.id,
+                read_inbox_max_id=m.id,
+                read_outbox_max_id=m.id,
+                unread_count=0,
+                unread_mentions_count=0,
+                unread_reactions_count=0,
+                unread_poll_votes_count=0,
+                notify_settings=types.PeerNotifySettings(),
+            )
+            for uid, m in last.items()
         ]
         return types.messages.Dialogs(
-            dialogs=dialogs, messages=list(last.values()), chats=[],
-            users=[self.users[uid] for uid in last if uid in self.users],
+            dialogs=dialogs, messages=list(last.values()), chats=[], users=list(self.users.values())
         )
 
     # login ---------------------------------------------------------------------------
@@ -440,11 +546,17 @@ class FakeTelegramAccount:
         return types.account.Password(
             new_algo=types.PasswordKdfAlgoUnknown(),
             new_secure_algo=types.SecurePasswordKdfAlgoUnknown(),
-            secure_random=os.urandom(32), has_password=True, current_algo=algo,
-            srp_B=tl_password.big_num_for_hash(big_b), srp_id=srp_id, hint=self.password_hint,
+            secure_random=os.urandom(32),
+            has_password=True,
+            current_algo=algo,
+            srp_B=tl_password.big_num_for_hash(big_b),
+            srp_id=srp_id,
+            hint=self.password_hint,
         )
 
-    def _on_CheckPasswordRequest(self, request: functions.auth.CheckPasswordRequest) -> types.auth.Authorization:
+    def _on_CheckPasswordRequest(
+        self, request: functions.auth.CheckPasswordRequest
+    ) -> types.auth.Authorization:
         """Verifies the client's SRP proof M1 as the server does (S = (A·v^u)^b mod p)."""
         srp, check = self._srp, request.password
         if not srp or check.srp_id != srp["id"]:
@@ -459,8 +571,12 @@ class FakeTelegramAccount:
         p_hash = tl_password.num_bytes_for_hash(_TELEGRAM_PRIME)
         g_hash = tl_password.big_num_for_hash(3)
         expected = sha(
-            tl_password.xor(sha(p_hash), sha(g_hash)), sha(srp["algo"].salt1),
-            sha(srp["algo"].salt2), a_bytes, b_bytes, k_session,
+            tl_password.xor(sha(p_hash), sha(g_hash)),
+            sha(srp["algo"].salt1),
+            sha(srp["algo"].salt2),
+            a_bytes,
+            b_bytes,
+            k_session,
         )
         self._srp = {}
         if expected != check.M1:
@@ -486,8 +602,15 @@ def _zero_config() -> types.Config:
             continue
         annotation = str(param.annotation)
         kwargs[name] = (
-            now() if "datetime" in annotation else [] if "List" in annotation
-            else False if "bool" in annotation else "" if "str" in annotation else 0
+            now()
+            if "datetime" in annotation
+            else []
+            if "List" in annotation
+            else False
+            if "bool" in annotation
+            else ""
+            if "str" in annotation
+            else 0
         )
     kwargs["this_dc"] = LOCAL_DC[0]
     return types.Config(**kwargs)
@@ -570,7 +693,7 @@ class WireSender:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         try:
             result = self._account.handle(request)
-        except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting caller
+        except BaseException as exc:
             future.set_exception(exc)
         else:
             self._store_own_updates(result)

@@ -1,0 +1,1 @@
+"""The properties panel: editors built from each node type's pydantic properties model."""

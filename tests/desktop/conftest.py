@@ -1,0 +1,33 @@
+"""Qt fixtures for the desktop tests: offscreen platform, one editor per test."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from desktop import i18n  # noqa: E402
+from graph.demo import load_demo_funnels  # noqa: E402
+from graph.document import FunnelDocument  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def demo_funnels() -> list[FunnelDocument]:
+    return load_demo_funnels()
+
+
+@pytest.fixture
+def editor(qtbot: object) -> Iterator[object]:
+    from desktop.editor.editor_widget import FunnelEditor
+
+    i18n.set_language("ru")
+    widget = FunnelEditor(known_tags=["купил", "получил анализ"])
+    qtbot.addWidget(widget)  # type: ignore[attr-defined]
+    widget.resize(1500, 900)
+    widget.show()
+    yield widget
+    i18n.set_language("ru")

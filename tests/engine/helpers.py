@@ -1,0 +1,81 @@
+"""Building small funnels and projects for the engine tests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from db.models import Channel, ChannelKind, Funnel, FunnelVersion
+from db.models.channels import BotRole
+from db.workspace import Project, Workspace
+from graph.demo import load_demo_funnels
+from graph.document import FunnelDocument
+from graph.loading import dump_funnel, load_funnel
+
+NS = uuid.UUID("00000000-0000-0000-0000-00000000f00d")
+
+
+def nid(funnel: str, title: str) -> str:
+    return str(uuid.uuid5(NS, f"{funnel}/{title}"))
+
+
+def funnel(
+    name: str,
+    nodes: dict[str, tuple[str, dict[str, Any]]],
+    edges: list[tuple[str, str, str]],
+    **settings: Any,
+) -> FunnelDocument:
+    """``nodes``: title -> (type, props); ``edges``: (source title, port, target title)."""
+    return load_funnel(
+        {
+            "schema_version": 1,
+            "id": str(uuid.uuid5(NS, name)),
+            "name": name,
+            "settings": settings,
+            "nodes": [
+                {"id": nid(name, t), "type": ty, "title": t, "props": props}
+                for t, (ty, props) in nodes.items()
+            ],
+            "edges": [
+                {"source": nid(name, s), "source_port": p, "target": nid(name, d)}
+                for s, p, d in edges
+            ],
+        }
+    )
+
+
+async def make_project(
+    workspace: Workspace,
+    docs: list[FunnelDocument] | None = None,
+    *,
+    database_url: str | None = None,
+    name: str | None = None,
+) -> Project:
+    """A project with bots open/paid/free, the manager account "Менеджер" and ``docs``
+    published (the demo funnels when None)."""
+    project = await workspace.create_project(
+        name or f"T {uuid.uuid4().hex[:8]}", database_url=database_url
+    )
+    db = await workspace.open_project_db(project)
+    try:
+        async with db.sessions() as session, session.begin():
+            for role in ("open", "paid", "free"):
+                session.add(
+                    Channel(
+                        kind=ChannelKind.BOT,
+                        name=f"{role} bot",
+                        role=BotRole(role),
+                        username=f"t_{role}_bot",
+                        group_name=role,
+                    )
+                )
+            session.add(Channel(kind=ChannelKind.MANAGER_ACCOUNT, name="Менеджер"))
+            for doc in load_demo_funnels() if docs is None else docs:
+                text = dump_funnel(doc)
+                f = Funnel(name=doc.name, draft_json=text)
+                session.add(f)
+                await session.flush()
+                session.add(FunnelVersion(funnel_id=f.id, version=1, document_json=text))
+    finally:
+        await db.dispose()
+    return project

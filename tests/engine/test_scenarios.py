@@ -1,0 +1,52 @@
+"""Every scenario in tests/scenarios runs through the same runner as ``main.py simulate``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from db.workspace import Workspace
+from engine.cli.simulate_cmd import simulate
+from engine.demo_setup import install_demo_project
+from engine.scenario import load_scenario
+from engine.simulation import run_scenario
+
+SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
+
+
+def test_enough_scenarios() -> None:
+    assert len(SCENARIOS) >= 15
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+async def test_scenario(path: Path, workspace: Workspace) -> None:
+    scenario = load_scenario(path)
+    if scenario.project is not None:
+        await install_demo_project(workspace, scenario.project)
+    outcome = await run_scenario(scenario, workspace)
+    assert outcome.ok, "\n".join(outcome.transcript + ["FAILURES:"] + outcome.failures)
+    assert outcome.transcript
+
+
+async def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    funnels = Path(__file__).parents[1] / "scenarios" / "funnels"
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        f"funnels: [{funnels / 'second.json'}]\nbots: {{free: t_free_bot}}\n"
+        "contacts: {anna: 1001}\nstart: '2024-05-06 10:00'\ntime_zone: Europe/Moscow\n"
+        "steps:\n  - {contact: anna, start: ''}\n  - expect: {messages: ['второй воронке']}\n",
+        encoding="utf-8",
+    )
+    assert await simulate(str(good), None) == 0
+    out = capsys.readouterr().out
+    assert "t_free_bot → anna: Вы во второй воронке" in out and "[кнопки: Готово]" in out
+    bad_expect = tmp_path / "fail.yaml"
+    bad_expect.write_text(good.read_text().replace("второй воронке", "третьей"), encoding="utf-8")
+    assert await simulate(str(bad_expect), None) == 1
+    err = capsys.readouterr().err
+    assert "step 2 (line 8)" in err and "третьей" in err and "Вы во второй воронке" in err
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(good.read_text().replace("start: ''", "strat: ''"), encoding="utf-8")
+    assert await simulate(str(broken), None) == 2
+    assert "strat" in capsys.readouterr().err
