@@ -319,18 +319,18 @@ class StaffDirectory:
             ).one_or_none()
             if row is None:
                 return None
-            token, user = row.tuple()
+            token, user = row
             if token.revoked_at is not None or user.disabled:
                 return None
             if token.expires_at is not None and token.expires_at <= now:
                 return None
             if token.last_used_at is None or now - token.last_used_at > self.LAST_USED_GRANULARITY:
-                async with session.begin():
-                    await session.execute(
-                        update(ApiTokenRecord)
-                        .where(ApiTokenRecord.id == token.id)
-                        .values(last_used_at=now)
-                    )
+                await session.execute(
+                    update(ApiTokenRecord)
+                    .where(ApiTokenRecord.id == token.id)
+                    .values(last_used_at=now)
+                )
+                await session.commit()
             return _user(user), _token(token)
 
     async def list_tokens(self, user_id: int) -> list[ApiToken]:

@@ -45,6 +45,8 @@ def run_app(args: argparse.Namespace) -> int:
         quit_after = getattr(args, "quit_after", None)
         if screenshot:
             await asyncio.sleep(0.3)
+            window.show_start()
+            await asyncio.sleep(0.1)
             window.grab().save(screenshot)
             window.close()
         elif quit_after is not None:

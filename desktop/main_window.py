@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 from PySide6.QtCore import QMimeData, Qt, QTimer, Signal
@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _=False, h=handler: self.run(h()))
             robot_bar.addAction(action)
         layout.addWidget(robot_bar)
+        side.setMaximumWidth(290)
         dock = QDockWidget(t("robots"))
         dock.setObjectName("robots")
         dock.setWidget(side)
@@ -267,7 +268,8 @@ class MainWindow(QMainWindow):
         self.status.setText(t("status", where=project.display_location))
         await self.reload_robots()
         if self.funnels:
-            await self.open_robot(self.funnels[0].id)
+            # The oldest robot first: in the demo project that is the open-bot funnel.
+            await self.open_robot(min(f.id for f in self.funnels))
 
     async def reload_robots(self) -> None:
         assert self.project
@@ -305,9 +307,21 @@ class MainWindow(QMainWindow):
             self.editor.set_known_tags(sorted(catalog.tags))
         if hasattr(self.editor, "load"):
             self.editor.load(self.draft.document)
+            # Once the window has its final size, show the start of the robot at a
+            # readable zoom (a whole 30-node robot fitted in view is too small to read).
+            QTimer.singleShot(50, self.show_start)
         self._show_version()
         self.refresh_timer.start()
         await self.validate(quiet=True)
+
+    def show_start(self) -> None:
+        if self.draft is None or not hasattr(self.editor, "show_region"):
+            return
+        # About 180 px per node keeps the titles readable (NodeGraphQt hides text when
+        # zoomed out further).
+        fits = max(3, self.editor.viewer.width() // 180) if hasattr(self.editor, "viewer") else 5
+        leftmost = sorted(self.draft.document.nodes, key=lambda n: (n.ui.x, n.ui.y))[:fits]
+        self.editor.show_region([str(n.id) for n in leftmost], max_scale=1.0)
 
     def _show_version(self) -> None:
         if self.draft is None:
@@ -387,18 +401,18 @@ class MainWindow(QMainWindow):
     async def delete_robot(self) -> None:
         if self.draft is None or self.project is None:
             return
-        answer = QMessageBox.question(
-            self, t("delete"), f"{t('delete')} «{self.draft.document.name}»?"
-        )
-        if answer != QMessageBox.StandardButton.Yes:
+        if not self.ask(t("delete"), f"{t('delete')} «{self.draft.document.name}»?"):
             return
         await self.service.delete_funnel(self.project, self.draft.id)
         self.draft = None
         await self.reload_robots()
 
-    async def copy_robot(
-        self, robot: str, target: str, confirm: Callable[[str], bool] | None = None
-    ) -> bool:
+    def ask(self, title: str, question: str) -> bool:
+        """A yes/no question to the user (tests replace it)."""
+        answer = QMessageBox.question(self, title, question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    async def copy_robot(self, robot: str, target: str) -> bool:
         """Copy ``robot`` of the current project to ``target``, showing the remap first."""
         assert self.project
         if target == self.project:
@@ -413,12 +427,7 @@ class MainWindow(QMainWindow):
             return False
         summary = describe_plan(plan)
         question = t("copy_question", robot=robot, project=target, plan=summary)
-        ask = confirm or (
-            lambda text: (
-                QMessageBox.question(self, t("copy_title"), text) == QMessageBox.StandardButton.Yes
-            )
-        )
-        if not ask(question):
+        if not self.ask(t("copy_title"), question):
             return False
         await self.service.copy_funnel(self.project, robot, target, by="desktop")
         self.statusBar().showMessage(t("copy_done", project=target), 5000)

@@ -17,6 +17,7 @@ turns such rows into ``uncertain`` and reports them instead of sending twice.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -131,7 +132,8 @@ class OutboxSender:
                 message.channel.key, message.chat_id, message.chat_id < 0, now.timestamp()
             )
             if wait > 0:
-                at = now + timedelta(seconds=wait)
+                # whole milliseconds, at least one: float noise must not stall the loop
+                at = now + timedelta(milliseconds=max(1, math.ceil(wait * 1000)))
                 result.next_at = at if result.next_at is None else min(result.next_at, at)
                 continue
             go.append((row, message, connector))

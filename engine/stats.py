@@ -51,7 +51,7 @@ async def funnel_node_stats(
         .group_by(Run.node_id, Run.status)
     )
     stuck: dict[str, int] = {}
-    for node_id, status, count in runs.tuples():
+    for node_id, status, count in runs.all():
         if status in (RunStatus.ACTIVE, RunStatus.WAITING):
             node(node_id).on_node += count
         stuck[node_id] = stuck.get(node_id, 0) + count
@@ -60,7 +60,7 @@ async def funnel_node_stats(
         .where(HistoryEvent.funnel_version_id.in_(versions), HistoryEvent.kind == "node.entered")
         .group_by(HistoryEvent.node_id)
     )
-    for entered_node, count in entered.tuples():
+    for entered_node, count in entered.all():
         node(entered_node).entered = count
     midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
     sent = await session.execute(
@@ -72,7 +72,7 @@ async def funnel_node_stats(
         )
         .group_by(OutboxMessage.node_id)
     )
-    for sent_node, count in sent.tuples():
+    for sent_node, count in sent.all():
         node(sent_node).sent_today = count
     for key, stats in out.items():
         stats.passed = max(0, stats.entered - stuck.get(key, 0))

@@ -22,7 +22,6 @@ from connectors.base import OutgoingMessage
 from connectors.base import personal_link as personal_link_url
 from db.models import (
     LIVE_RUN_STATUSES,
-    FunnelVersion,
     HistoryEvent,
     NotificationKind,
     OutboxMessage,
@@ -550,4 +549,4 @@ EXECUTORS: dict[str, Executor] = {
     "notify_admins": _notify_admins,
 }
 
-__all__ = ["EXECUTORS", "FunnelVersion", "execute"]
+__all__ = ["EXECUTORS", "execute"]

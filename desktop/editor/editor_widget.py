@@ -112,7 +112,7 @@ class FunnelEditor(QtWidgets.QWidget):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setStretchFactor(2, 0)
-        self.splitter.setSizes([240, 900, 380])
+        self.splitter.setSizes([200, 1000, 320])
 
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -192,6 +192,15 @@ class FunnelEditor(QtWidgets.QWidget):
     def document(self) -> FunnelDocument:
         """The edited funnel as a document (node positions from the canvas)."""
         return adapter.graph_to_document(self.graph, self._doc)
+
+    def set_known_tags(self, tags: Iterable[str]) -> None:
+        """Tags offered by the tag pickers (new ones can still be typed)."""
+        self.properties.set_known(tags=tags)
+
+    def set_known(self, **values: Iterable[str]) -> None:
+        """Completion lists for the properties panel: ``tags``, ``products``,
+        ``funnels``, ``bot_roles``, ``accounts``."""
+        self.properties.set_known(**values)
 
     def is_dirty(self) -> bool:
         return not self.undo_stack.isClean()

@@ -6,13 +6,13 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 
-import pytest  # noqa: E402
+import pytest
 
-from desktop import i18n  # noqa: E402
-from graph.demo import load_demo_funnels  # noqa: E402
-from graph.document import FunnelDocument  # noqa: E402
+from desktop import i18n
+from graph.demo import load_demo_funnels
+from graph.document import FunnelDocument
 
 
 @pytest.fixture(scope="session")

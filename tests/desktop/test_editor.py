@@ -269,3 +269,15 @@ def test_english_setting(editor: FunnelEditor) -> None:
     assert editor.action_undo.text() == "Undo"
     i18n.set_language("ru")
     assert editor.node(node_id).view.summary_text == "1 ч"
+
+
+def test_tag_picker_offers_known_tags(editor: FunnelEditor) -> None:
+    editor.set_known_tags(["оставил отзыв", "купил"])
+    node_id = editor.add_node("tag_add", (0, 0))
+    editor.select_node(node_id)
+    tags = editor.properties.editors["tags"]
+    assert isinstance(tags, StringListField)
+    completer = tags.input.completer()
+    assert completer is not None and completer.model().rowCount() == 2
+    tags.add("новый тег")  # new tags are allowed
+    assert editor.node(node_id).funnel_props()["tags"] == ["новый тег"]

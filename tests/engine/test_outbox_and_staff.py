@@ -67,18 +67,27 @@ async def test_blocked_and_uncertain(workspace: Workspace, clock: VirtualClock) 
         await h.world.contact_says(OPEN, 1002, "x")
         await h.advance(timedelta(days=3))  # follow-ups hit the block
         async with h.engine.db.sessions() as s:
-            status = (await s.scalars(select(ContactChannel).where(ContactChannel.contact_id == 1,
-                                                                   ContactChannel.channel_id == 1))).one()
+            status = (
+                await s.scalars(
+                    select(ContactChannel).where(
+                        ContactChannel.contact_id == 1, ContactChannel.channel_id == 1
+                    )
+                )
+            ).one()
             assert status.status is SubscriptionStatus.BLOCKED
             kinds = [n.kind for n in (await s.scalars(select(Notification))).all()]
             assert NotificationKind.SEND_ERROR in kinds
-            tags = (await s.scalars(select(HistoryEvent.kind).where(HistoryEvent.kind == "tag.removed"))).all()
+            tags = (
+                await s.scalars(select(HistoryEvent.kind).where(HistoryEvent.kind == "tag.removed"))
+            ).all()
             assert tags == []  # tags untouched (R4)
     finally:
         await h.close()
 
 
-async def test_sending_rows_become_uncertain_on_restart(workspace: Workspace, clock: VirtualClock) -> None:
+async def test_sending_rows_become_uncertain_on_restart(
+    workspace: Workspace, clock: VirtualClock
+) -> None:
     h = await _harness(workspace, clock)
     try:
         h.world.fail_next(OPEN, SendErrorKind.RETRY_AFTER, retry_after=5)
@@ -105,7 +114,9 @@ async def test_staff_move_and_tags(workspace: Workspace, clock: VirtualClock) ->
         async with h.engine.db.sessions() as s:
             run = await s.get(Run, 1)
             assert run is not None and run.status is RunStatus.WAITING
-            moved = (await s.scalars(select(HistoryEvent).where(HistoryEvent.kind == "staff.move"))).one()
+            moved = (
+                await s.scalars(select(HistoryEvent).where(HistoryEvent.kind == "staff.move"))
+            ).one()
             assert moved.actor == "staff:olga" and moved.details["reason"] == "просьба клиента"
         assert await staff_add_tag(h.engine, 1, "VIP", actor="olga")
         assert not await staff_add_tag(h.engine, 1, "VIP", actor="olga")
@@ -117,9 +128,11 @@ async def test_staff_move_and_tags(workspace: Workspace, clock: VirtualClock) ->
 async def test_loop_without_wait_fails_the_run(workspace: Workspace, clock: VirtualClock) -> None:
     doc = funnel(
         "Петля",
-        {"Старт": ("trigger.start", {"bot_role": "open"}),
-         "A": ("condition", {"rules": [{"kind": "no_tag", "tag": "x"}]}),
-         "B": ("tag_remove", {"tags": ["x"]})},
+        {
+            "Старт": ("trigger.start", {"bot_role": "open"}),
+            "A": ("condition", {"rules": [{"kind": "no_tag", "tag": "x"}]}),
+            "B": ("tag_remove", {"tags": ["x"]}),
+        },
         [("Старт", "next", "A"), ("A", "yes", "B"), ("A", "no", "B"), ("B", "next", "A")],
     )
     h = await _harness(workspace, clock, [doc])
@@ -127,12 +140,16 @@ async def test_loop_without_wait_fails_the_run(workspace: Workspace, clock: Virt
         await h.world.contact_starts(OPEN, 1001)
         async with h.engine.db.sessions() as s:
             run = await s.get(Run, 1)
-            assert run is not None and run.status is RunStatus.FAILED and "loop" in (run.error or "")
+            assert (
+                run is not None and run.status is RunStatus.FAILED and "loop" in (run.error or "")
+            )
     finally:
         await h.close()
 
 
-async def test_stats_constant_statements_on_300_nodes(workspace: Workspace, clock: VirtualClock) -> None:
+async def test_stats_constant_statements_on_300_nodes(
+    workspace: Workspace, clock: VirtualClock
+) -> None:
     nodes = {"Старт": ("trigger.start", {"bot_role": "open"})}
     edges = []
     prev = "Старт"

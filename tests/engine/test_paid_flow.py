@@ -46,7 +46,9 @@ async def _tags(h: Harness, user_id: int) -> set[str]:
 async def _notes(h: Harness, kind: NotificationKind) -> int:
     async with h.engine.db.sessions() as s:
         return int(
-            await s.scalar(select(func.count()).select_from(Notification).where(Notification.kind == kind))
+            await s.scalar(
+                select(func.count()).select_from(Notification).where(Notification.kind == kind)
+            )
             or 0
         )
 
@@ -117,7 +119,10 @@ async def test_paid_flow_end_to_end(h: Harness) -> None:
     opened = len(w.received(OPEN, ANNA))
     await h.advance(timedelta(days=6))
     assert len(w.received(OPEN, ANNA)) == opened  # the open bot sends nothing more (R6)
-    assert "Пояснения" in w.received(PAID, ANNA)[3].text or "Доброе утро" in w.received(PAID, ANNA)[3].text
+    assert (
+        "Пояснения" in w.received(PAID, ANNA)[3].text
+        or "Доброе утро" in w.received(PAID, ANNA)[3].text
+    )
     assert w.duplicate_sends == []
 
 
@@ -168,11 +173,14 @@ async def test_duplicate_update_is_handled_once(h: Harness) -> None:
     assert len(h.world.received(OPEN, ANNA)) == first
     async with h.engine.db.sessions() as s:
         assert await s.scalar(select(func.count()).select_from(OutboxMessage)) == first
-        assert await s.scalar(
-            select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.status != OutboxStatus.SENT
+        assert (
+            await s.scalar(
+                select(func.count())
+                .select_from(OutboxMessage)
+                .where(OutboxMessage.status != OutboxStatus.SENT)
             )
-        ) == 0
+            == 0
+        )
 
 
 async def test_stale_timer_is_a_noop(h: Harness) -> None:

@@ -25,7 +25,7 @@ async def test_scenario(path: Path, workspace: Workspace) -> None:
     if scenario.project is not None:
         await install_demo_project(workspace, scenario.project)
     outcome = await run_scenario(scenario, workspace)
-    assert outcome.ok, "\n".join(outcome.transcript + ["FAILURES:"] + outcome.failures)
+    assert outcome.ok, "\n".join([*outcome.transcript, "FAILURES:", *outcome.failures])
     assert outcome.transcript
 
 

@@ -18,8 +18,15 @@ EMAIL = funnel(
         "Сохранить email": ("set_variable", {"name": "email", "validate": "email"}),
         "Неверный email": ("message", {"text": "Это не email"}),
         "Тег тест": ("tag_add", {"tags": ["тест"]}),
-        "Проверка": ("condition", {"rules": [{"kind": "has_tag", "tag": "тест"},
-                                             {"kind": "variable", "name": "email", "op": "contains", "value": "@"}]}),
+        "Проверка": (
+            "condition",
+            {
+                "rules": [
+                    {"kind": "has_tag", "tag": "тест"},
+                    {"kind": "variable", "name": "email", "op": "contains", "value": "@"},
+                ]
+            },
+        ),
         "Нет": ("message", {"text": "Условие не выполнено"}),
         "Сплит": ("randomizer", {"branches": [{"key": "a"}, {"key": "b"}]}),
         "Ветка A": ("message", {"text": "Ветка A: {{email}}"}),
@@ -54,8 +61,10 @@ SECOND = funnel(
     "Вторая",
     {
         "Старт": ("trigger.start", {"bot_role": "free"}),
-        "Привет": ("message", {"text": "Вы во второй воронке",
-                               "buttons": [{"id": "ok", "text": "Готово"}]}),
+        "Привет": (
+            "message",
+            {"text": "Вы во второй воронке", "buttons": [{"id": "ok", "text": "Готово"}]},
+        ),
         "Нажато": ("message", {"text": "Кнопка нажата", "protect_content": True}),
         "Час": ("delay", {"mode": "duration", "duration": {"hours": 1}}),
         "Прошёл час": ("message", {"text": "Прошёл час"}),
@@ -80,7 +89,10 @@ WHO = funnel(
         "Ответ A": ("message", {"channel": "manager_account", "text": "Воронка A (менеджер)"}),
         "Контакт": ("trigger.contact_keyword", {"phrases": ["проверка связи"], "source": "any"}),
         "Ответ B": ("message", {"text": "Воронка B (контакт)"}),
-        "Источник": ("trigger.start", {"bot_role": "open", "payload": "insta", "payload_match": "prefix"}),
+        "Источник": (
+            "trigger.start",
+            {"bot_role": "open", "payload": "insta", "payload_match": "prefix"},
+        ),
         "Инста": ("message", {"text": "Привет из Instagram", "reply_buttons": ["Хочу"]}),
         "Все": ("trigger.start", {"bot_role": "paid"}),
         "Стоп": ("stop_funnels", {"scope": "all"}),

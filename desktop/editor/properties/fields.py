@@ -450,7 +450,11 @@ class TableField(FieldEditor):
         self.table = QtWidgets.QTableWidget(0, len(self.columns))
         self.table.setHorizontalHeaderLabels([h for _, h, _ in self.columns])
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QtWidgets.QHeaderView.ResizeMode.Stretch
+        )
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setVerticalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         layout.addWidget(self.table)
         row = QtWidgets.QHBoxLayout()
@@ -474,7 +478,8 @@ class TableField(FieldEditor):
         self._fit()
 
     def _fit(self) -> None:
-        height = self.table.horizontalHeader().height() + 6
+        self.table.resizeRowsToContents()
+        height = self.table.horizontalHeader().sizeHint().height() + 6
         for r in range(self.table.rowCount()):
             height += self.table.rowHeight(r)
         self.table.setFixedHeight(max(height, 60))

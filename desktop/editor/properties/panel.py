@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import date
 from enum import Enum
 from typing import Any, Literal, get_args, get_origin
@@ -404,5 +404,3 @@ class PropertiesPanel(QtWidgets.QWidget):
         """The errors shown now, by field."""
         return {k: label.text() for k, label in self.errors.items() if label.text() and not label.isHidden()}
 
-
-ExplainCallable = Callable[[str, list[str], MatchSpec], Any]

@@ -1,0 +1,1 @@
+"""Routers of the engine API, one module per area."""
