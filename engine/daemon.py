@@ -197,6 +197,14 @@ class EngineDaemon:
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
         self.projects.clear()
 
+    async def engine_for(self, project: Project) -> ProjectEngine:
+        """The running engine of a project (the API's staff actions go through it, so they
+        share its write lock and wake its timers)."""
+        runtime = self.projects.get(project.name)
+        if runtime is None:
+            runtime = self.projects[project.name] = await self._start_project(project)
+        return runtime.engine
+
     def health(self) -> dict[str, Any]:
         projects = {}
         for name, runtime in self.projects.items():
@@ -233,7 +241,7 @@ def health_app(daemon: EngineDaemon) -> Any:
     with contextlib.suppress(ImportError):
         from engine.api import create_app
 
-        app = create_app(daemon.service)
+        app = create_app(daemon.service, engines=daemon.engine_for)
     if app is None:
         app = FastAPI(title="Voronka engine")
     app.router.routes = [r for r in app.router.routes if getattr(r, "path", None) != "/health"]

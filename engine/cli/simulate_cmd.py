@@ -20,12 +20,7 @@ def register(commands: Any) -> None:
         "simulate", help="run funnels against a scenario file (virtual time, no Telegram)"
     )
     simulate.add_argument("scenario", help="scenario YAML file")
-    simulate.add_argument(
-        "--workspace",
-        metavar="DIR",
-        default=None,
-        help="workspace with the project the scenario names (read only)",
-    )
+    # The project a scenario names is read (never changed) from the global --workspace.
     simulate.add_argument("--quiet", action="store_true", help="do not print the transcript")
     simulate.set_defaults(handler=_run)
 
