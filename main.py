@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     app.add_argument("--screenshot", metavar="PNG", help="save the main window to PNG and quit")
     app.add_argument("--lang", choices=["ru", "en"], help="interface language (default: ru)")
+    app.add_argument(
+        "--server",
+        metavar="URL",
+        help="connect to an engine server (uses the token saved for it, else asks)",
+    )
     register_commands(commands)
     return parser
 

@@ -1,7 +1,10 @@
 """Starting the desktop app: Qt + qasync event loop, the embedded engine, the main window.
 
 With no server configured the app opens the local workspace (SQLite), creating the demo
-project on first start, so a new user sees a working funnel at once.
+project on first start, so a new user sees a working funnel at once. "Connect to server…"
+(or ``args.server``, when the entry point passes one) switches the window to an engine
+server over its HTTP API, with the token stored for that server (OS keyring or an
+encrypted file, see ``desktop/token_store.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ def run_app(args: argparse.Namespace) -> int:
         window = MainWindow(service)
         window.show()
         await window.load()
+        server = getattr(args, "server", None)
+        if server:
+            window.run(window.reconnect(server))
         closed = asyncio.Event()
         window.closed.connect(closed.set)
         screenshot = getattr(args, "screenshot", None)
@@ -52,6 +58,8 @@ def run_app(args: argparse.Namespace) -> int:
         elif quit_after is not None:
             QTimer.singleShot(int(quit_after * 1000), window.close)
         await closed.wait()
+        if window.backend.description != "embedded":
+            await window.backend.close()
         await service.close()
         return 0
 

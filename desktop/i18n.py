@@ -248,6 +248,17 @@ def tr(key: str, **kwargs: object) -> str:
     return text.format(**kwargs) if kwargs else text
 
 
+def register(prefix: str, strings: dict[str, tuple[str, str]]) -> Callable[..., str]:
+    """Add a module's (ru, en) strings as ``prefix.key`` and return its ``t(key, **kw)``,
+    so every window keeps its strings beside its code under the one language switch."""
+    STRINGS.update({f"{prefix}.{key}": pair for key, pair in strings.items()})
+
+    def translate(key: str, **kwargs: object) -> str:
+        return tr(f"{prefix}.{key}", **kwargs)
+
+    return translate
+
+
 def has(key: str) -> bool:
     return key in STRINGS
 

@@ -1,7 +1,10 @@
 """The main window: projects and robots on the left, the robot editor in the centre.
 
-Everything goes through ``WorkspaceService`` (the embedded engine); slow work runs as
-asyncio tasks on the qasync loop so the UI never blocks, and failures are shown plainly.
+Everything goes through an :class:`desktop.backend.EngineBackend`: the embedded engine
+(``WorkspaceService`` in this process) or an engine server over its HTTP API
+(:class:`desktop.remote_client.RemoteBackend`, "Connect to server…"). Slow work runs as
+asyncio tasks on the qasync loop so the UI never blocks, and failures are shown plainly
+through :meth:`MainWindow.show_error` (tests replace it, as they replace :meth:`ask`).
 """
 
 from __future__ import annotations
@@ -32,8 +35,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.i18n import language
-from engine.service import FunnelDraft, FunnelSummary, WorkspaceService
+from desktop.backend import (
+    EmbeddedBackend,
+    EngineBackend,
+    FunnelDraft,
+    FunnelSummary,
+    ProjectInfo,
+    as_backend,
+)
+from desktop.i18n import language, register
+from engine.service import WorkspaceService
 
 ROBOT_MIME = "application/x-voronka-robot"
 
@@ -75,14 +86,25 @@ _STRINGS: dict[str, tuple[str, str]] = {
         "Движок: встроенный · данные: {where}",
         "Engine: embedded · data: {where}",
     ),
+    "status_remote": (
+        "Движок: сервер {url} · {who} · данные: {where}",
+        "Engine: server {url} · {who} · data: {where}",
+    ),
+    "connect": ("Подключиться к серверу…", "Connect to server…"),
+    "local": ("Локальные данные", "Local data"),
+    "connected": ("Подключено к {url}", "Connected to {url}"),
+    "history": ("История версий", "Version history"),
+    "no_url": ("Укажите адрес сервера", "Enter the server address"),
+    "no_credentials": (
+        "Укажите логин и пароль или токен",
+        "Enter a login and password, or a token",
+    ),
     "problems_found": ("Найдено проблем: {n}", "Problems found: {n}"),
     "no_problems": ("Проблем нет", "No problems"),
 }
 
 
-def t(key: str, **kwargs: object) -> str:
-    ru, en = _STRINGS[key]
-    return (ru if language() == "ru" else en).format(**kwargs)
+t = register("main", _STRINGS)
 
 
 class RobotTree(QTreeWidget):
@@ -141,15 +163,31 @@ class ProjectList(QListWidget):
 class MainWindow(QMainWindow):
     closed = Signal()
 
-    def __init__(self, service: WorkspaceService) -> None:
+    def __init__(self, engine: EngineBackend | WorkspaceService, token_store: Any = None) -> None:
         super().__init__()
-        self.service = service
+        self.backend: EngineBackend = as_backend(engine)
+        self.embedded = self.backend if isinstance(self.backend, EmbeddedBackend) else None
+        self.token_store = token_store
+        """Where server tokens are kept (a desktop.token_store.TokenStore; made on demand)."""
+        self.remote_transport: Any = None
+        """An httpx transport for remote connections (tests: httpx.ASGITransport)."""
         self.project: str | None = None
+        self.projects: dict[str, ProjectInfo] = {}
         self.draft: FunnelDraft | None = None
         self.funnels: list[FunnelSummary] = []
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.contacts_dialog: Any = None
+        self.history_dialog: Any = None
+        self.version_windows: list[Any] = []
         self.resize(1400, 860)
         self._build()
+
+    @property
+    def service(self) -> Any:
+        """The embedded ``WorkspaceService`` (or the remote backend when connected)."""
+        if isinstance(self.backend, EmbeddedBackend):
+            return self.backend.service
+        return self.backend
 
     # --- layout ---------------------------------------------------------------------------
 
@@ -164,7 +202,11 @@ class MainWindow(QMainWindow):
         self.validate_action.triggered.connect(lambda: self.run(self.validate()))
         self.publish_action = QAction(t("publish"), self)
         self.publish_action.triggered.connect(lambda: self.run(self.publish()))
-        for action in (self.save_action, self.validate_action, self.publish_action):
+        self.history_action = QAction(t("history"), self)
+        self.history_action.triggered.connect(lambda: self.run(self.show_history()))
+        for action in (
+            self.save_action, self.validate_action, self.publish_action, self.history_action
+        ):  # fmt: skip
             toolbar.addAction(action)
         toolbar.addSeparator()
         self.version_label = QLabel()
@@ -177,6 +219,13 @@ class MainWindow(QMainWindow):
         self.project_combo.setMinimumWidth(180)
         self.project_combo.currentTextChanged.connect(self._project_chosen)
         toolbar.addWidget(self.project_combo)
+        self.connect_action = QAction(t("connect"), self)
+        self.connect_action.triggered.connect(self.open_connect_dialog)
+        toolbar.addAction(self.connect_action)
+        self.local_action = QAction(t("local"), self)
+        self.local_action.triggered.connect(lambda: self.run(self.use_local()))
+        self.local_action.setVisible(False)
+        toolbar.addAction(self.local_action)
 
         side = QWidget()
         layout = QVBoxLayout(side)
@@ -219,6 +268,10 @@ class MainWindow(QMainWindow):
 
         self.editor = _make_editor()
         self.setCentralWidget(self.editor)
+        if hasattr(self.editor, "badgeClicked"):
+            self.editor.badgeClicked.connect(
+                lambda node_id: self.run(self.show_node_contacts(node_id))
+            )
         self.status = QLabel()
         self.statusBar().addWidget(self.status)
         self.refresh_timer = QTimer(self, interval=1000)
@@ -232,18 +285,37 @@ class MainWindow(QMainWindow):
         async def guarded() -> None:
             try:
                 await work
+            except asyncio.CancelledError:
+                raise
             except Exception as exc:
                 if not quiet:
-                    QMessageBox.warning(self, t("error"), str(exc))
+                    self.show_error(str(exc))
+
+        def done(task: asyncio.Task[Any]) -> None:
+            self.tasks.discard(task)
+            close = getattr(work, "close", None)
+            if close is not None:  # a task cancelled before it started: no "never awaited"
+                close()
 
         task = asyncio.ensure_future(guarded())
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(done)
 
     # --- data -----------------------------------------------------------------------------
 
+    def show_error(self, message: str) -> None:
+        """Tell the user something failed (tests replace it)."""
+        QMessageBox.warning(self, t("error"), message)
+
+    def inform(self, title: str, message: str) -> None:
+        """A message the user should not miss (tests replace it)."""
+        QMessageBox.information(self, title, message)
+
     async def load(self) -> None:
-        projects = await self.service.list_projects()
+        projects = await self.backend.list_projects()
+        self.projects = {p.name: p for p in projects}
+        self.project = None
+        self.draft = None
         self.project_combo.blockSignals(True)
         self.project_combo.clear()
         self.project_list.clear()
@@ -264,8 +336,15 @@ class MainWindow(QMainWindow):
         self.project_combo.setCurrentText(name)
         self.project_combo.blockSignals(False)
         self.setWindowTitle(t("title", project=name))
-        project = await self.service.workspace.get_project(name)
-        self.status.setText(t("status", where=project.display_location))
+        where = self.projects[name].location if name in self.projects else "?"
+        if isinstance(self.backend, EmbeddedBackend):
+            self.status.setText(t("status", where=where))
+        else:
+            user = getattr(self.backend, "user", None) or {}
+            who = str(user.get("login", "?"))
+            self.status.setText(
+                t("status_remote", url=self.backend.description, who=who, where=where)
+            )
         await self.reload_robots()
         if self.funnels:
             # The oldest robot first: in the demo project that is the open-bot funnel.
@@ -273,7 +352,7 @@ class MainWindow(QMainWindow):
 
     async def reload_robots(self) -> None:
         assert self.project
-        self.funnels = await self.service.list_funnels(self.project)
+        self.funnels = await self.backend.list_funnels(self.project)
         self._fill_robots()
 
     def _fill_robots(self) -> None:
@@ -301,8 +380,8 @@ class MainWindow(QMainWindow):
 
     async def open_robot(self, funnel_id: int) -> None:
         assert self.project
-        self.draft = await self.service.load_draft(self.project, funnel_id)
-        catalog = await self.service.catalog(self.project)
+        self.draft = await self.backend.load_draft(self.project, funnel_id)
+        catalog = await self.backend.catalog(self.project)
         if hasattr(self.editor, "set_known_tags"):
             self.editor.set_known_tags(sorted(catalog.tags))
         if hasattr(self.editor, "load"):
@@ -335,7 +414,7 @@ class MainWindow(QMainWindow):
         if self.draft is None or self.project is None:
             return
         doc = self.editor.document()
-        revision = await self.service.save_draft(
+        revision = await self.backend.save_draft(
             self.project, self.draft.id, doc, self.draft.revision, by="desktop"
         )
         self.draft = FunnelDraft(self.draft.id, doc, revision, self.draft.published_version)
@@ -346,7 +425,7 @@ class MainWindow(QMainWindow):
         if self.draft is None or self.project is None:
             return
         doc = self.editor.document() if hasattr(self.editor, "document") else self.draft.document
-        problems = await self.service.validate(self.project, doc)
+        problems = await self.backend.validate(self.project, doc)
         if hasattr(self.editor, "set_problems"):
             self.editor.set_problems(problems)
         if not quiet:
@@ -356,7 +435,7 @@ class MainWindow(QMainWindow):
     async def publish(self) -> None:
         await self.save()
         assert self.draft is not None and self.project is not None
-        outcome = await self.service.publish(self.project, self.draft.id, by="desktop")
+        outcome = await self.backend.publish(self.project, self.draft.id, by="desktop")
         self.draft = FunnelDraft(
             self.draft.id, self.draft.document, self.draft.revision, outcome.version
         )
@@ -364,14 +443,14 @@ class MainWindow(QMainWindow):
         message = t("published", n=outcome.version)
         if outcome.contacts_on_removed_nodes:
             message += "\n" + t("removed_nodes", n=outcome.contacts_on_removed_nodes)
-            QMessageBox.information(self, t("publish"), message)
+            self.inform(t("publish"), message)
         self.statusBar().showMessage(message, 6000)
         await self.reload_robots()
 
     async def refresh_counts(self) -> None:
         if self.draft is None or self.project is None or not hasattr(self.editor, "set_counts"):
             return
-        counts = await self.service.node_counts(self.project, self.draft.id)
+        counts = await self.backend.node_counts(self.project, self.draft.id)
         self.editor.set_counts(counts)
 
     # --- robot actions --------------------------------------------------------------------
@@ -383,7 +462,7 @@ class MainWindow(QMainWindow):
         name, ok = QInputDialog.getText(self, t("new"), t("new_name"))
         if not ok or not name.strip():
             return
-        funnel_id = await self.service.create_funnel(
+        funnel_id = await self.backend.create_funnel(
             self.project, FunnelDocument(name=name.strip()), by="desktop"
         )
         await self.reload_robots()
@@ -392,7 +471,7 @@ class MainWindow(QMainWindow):
     async def duplicate_robot(self) -> None:
         if self.draft is None or self.project is None:
             return
-        funnel_id = await self.service.duplicate_funnel(
+        funnel_id = await self.backend.duplicate_funnel(
             self.project, self.draft.document.name, by="desktop"
         )
         await self.reload_robots()
@@ -403,7 +482,7 @@ class MainWindow(QMainWindow):
             return
         if not self.ask(t("delete"), f"{t('delete')} «{self.draft.document.name}»?"):
             return
-        await self.service.delete_funnel(self.project, self.draft.id)
+        await self.backend.delete_funnel(self.project, self.draft.id)
         self.draft = None
         await self.reload_robots()
 
@@ -416,22 +495,149 @@ class MainWindow(QMainWindow):
         """Copy ``robot`` of the current project to ``target``, showing the remap first."""
         assert self.project
         if target == self.project:
-            await self.service.duplicate_funnel(self.project, robot, by="desktop")
+            await self.backend.duplicate_funnel(self.project, robot, by="desktop")
             await self.reload_robots()
             return True
-        plan = await self.service.plan_copy(self.project, robot, target)
+        plan = await self.backend.plan_copy(self.project, robot, target)
         errors = [p for p in plan.problems if p.is_error]
         if errors:
             lines = "\n".join(p.message_ru if language() == "ru" else p.message for p in errors)
-            QMessageBox.warning(self, t("copy_title"), t("copy_refused", problems=lines))
+            self.show_error(t("copy_refused", problems=lines))
             return False
         summary = describe_plan(plan)
         question = t("copy_question", robot=robot, project=target, plan=summary)
         if not self.ask(t("copy_title"), question):
             return False
-        await self.service.copy_funnel(self.project, robot, target, by="desktop")
+        await self.backend.copy_funnel(self.project, robot, target, by="desktop")
         self.statusBar().showMessage(t("copy_done", project=target), 5000)
         return True
+
+    # --- contacts on a node, versions ----------------------------------------------------
+
+    async def show_node_contacts(self, node_id: str) -> None:
+        """The contacts on ``node_id`` now (a click on its badge)."""
+        if self.draft is None or self.project is None:
+            return
+        from desktop.dialogs import NodeContactsDialog
+
+        contacts = await self.backend.contacts_on_node(self.project, self.draft.id, node_id)
+        node = self.editor.node(node_id) if hasattr(self.editor, "node") else None
+        title = node.display_title() if node is not None else node_id[:8]
+        if self.contacts_dialog is None:
+            self.contacts_dialog = NodeContactsDialog(self)
+        self.contacts_dialog.show_contacts(node_id, title, contacts)
+        self.contacts_dialog.show()
+        self.contacts_dialog.raise_()
+
+    async def show_history(self) -> None:
+        """Published versions of the open robot, each can be opened read-only."""
+        if self.draft is None or self.project is None:
+            return
+        from desktop.dialogs import VersionHistoryDialog
+
+        versions = await self.backend.funnel_versions(self.project, self.draft.id)
+        if self.history_dialog is None:
+            self.history_dialog = VersionHistoryDialog(self)
+            self.history_dialog.openRequested.connect(
+                lambda version: self.run(self.open_version(version))
+            )
+        self.history_dialog.show_versions(self.draft.document.name, versions)
+        self.history_dialog.show()
+        self.history_dialog.raise_()
+
+    async def open_version(self, version: int) -> Any:
+        """Open a published version of the current robot in a read-only window."""
+        if self.draft is None or self.project is None:
+            return None
+        from desktop.dialogs import VersionWindow
+
+        versions = await self.backend.funnel_versions(self.project, self.draft.id)
+        info = next(v for v in versions if v.version == version)
+        doc = await self.backend.version_document(self.project, self.draft.id, version)
+        for closed in [w for w in self.version_windows if not w.isVisible()]:
+            self.version_windows.remove(closed)
+            closed.deleteLater()
+        window = VersionWindow(doc, info, self)
+        self.version_windows.append(window)
+        window.show()
+        QTimer.singleShot(50, window.show_start)
+        return window
+
+    # --- connecting to a server -------------------------------------------------------------
+
+    def tokens(self) -> Any:
+        if self.token_store is None:
+            from desktop.token_store import TokenStore
+
+            self.token_store = TokenStore()
+        return self.token_store
+
+    def open_connect_dialog(self, url: str = "") -> Any:
+        """Ask for a server and credentials (non-modal; connects when accepted)."""
+        from desktop.dialogs import ConnectDialog
+
+        dialog = ConnectDialog(self, url=url or getattr(self.backend, "base_url", ""))
+        dialog.accepted.connect(lambda: self.run(self.connect_to_server(dialog.request())))
+        dialog.open()
+        return dialog
+
+    async def connect_to_server(self, request: Any) -> None:
+        """Switch to the engine at ``request.url`` (login + password, a token, or the
+        token stored for that server); the token is remembered for next time."""
+        from desktop.remote_client import RemoteBackend
+
+        url = request.url.strip().rstrip("/")
+        if not url:
+            raise ValueError(t("no_url"))
+        token = request.token or (None if request.login else self.tokens().get(url))
+        if not token and not request.login:
+            raise ValueError(t("no_credentials"))
+        remote = RemoteBackend(url, token, transport=self.remote_transport)
+        try:
+            if request.login:
+                token = await remote.login(request.login, request.password)
+            else:
+                await remote.check()
+        except BaseException:
+            await remote.close()
+            raise
+        assert token is not None
+        self.tokens().set(url, token)
+        await self.use_backend(remote)
+        self.statusBar().showMessage(t("connected", url=url), 5000)
+
+    async def use_local(self) -> None:
+        """Back to the embedded engine (the server's token stays stored)."""
+        if self.embedded is not None:
+            await self.use_backend(self.embedded)
+
+    async def reconnect(self, url: str) -> None:
+        """Connect with the token stored for ``url``; ask for credentials if there is none
+        or it no longer works."""
+        from desktop.dialogs import ConnectRequest
+        from desktop.remote_client import AuthError
+
+        if self.tokens().get(url) is None:
+            self.open_connect_dialog(url)
+            return
+        try:
+            await self.connect_to_server(ConnectRequest(url))
+        except AuthError:
+            self.tokens().delete(url)
+            self.open_connect_dialog(url)
+
+    async def use_backend(self, backend: EngineBackend) -> None:
+        """Work with ``backend`` from now on (a previous remote one is closed; the
+        embedded engine belongs to the app and stays open)."""
+        previous = self.backend
+        self.refresh_timer.stop()
+        self.backend = backend
+        self.local_action.setVisible(
+            self.embedded is not None and not isinstance(backend, EmbeddedBackend)
+        )
+        if previous is not backend and not isinstance(previous, EmbeddedBackend):
+            await previous.close()
+        await self.load()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.refresh_timer.stop()

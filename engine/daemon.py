@@ -5,6 +5,13 @@ Shutdown (SIGTERM/SIGINT) is graceful: intake stops first (connectors stop polli
 finish in-flight submits), then the timer and outbox loops are cancelled between
 transactions. Everything durable is in the project databases, so a restart continues
 exactly where the engine stopped; rows caught mid-send are marked uncertain on start.
+
+On PostgreSQL several daemons may serve one project (:mod:`engine.cluster`): each joins
+the database as a cluster member; a channel's connector (its update intake and its sends)
+runs only in the process holding that channel's intake advisory lock. The others keep the
+channel on standby and try the lock every ``cluster_poll`` seconds, so when the owner dies
+its session ends, the lock frees and a standby process takes the channel over. Timers and
+outbox rows are claimed with ``FOR UPDATE SKIP LOCKED`` by every process.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -27,6 +35,7 @@ from db.models import Channel, ChannelKind, Secret, SecretPurpose
 from db.project_database import ProjectDatabase
 from db.workspace import Project
 from engine.clock import Clock, SystemClock
+from engine.cluster import ClusterMember, intake_key
 from engine.outbox import OutboxSender
 from engine.project_engine import ProjectEngine
 from engine.service import WorkspaceService
@@ -61,6 +70,9 @@ class ProjectRuntime:
     connectors: dict[int, Connector] = field(default_factory=dict)
     failed_channels: dict[int, str] = field(default_factory=dict)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    member: ClusterMember | None = None
+    standby: dict[int, Connector] = field(default_factory=dict)
+    """Channels another process owns (PostgreSQL): started here when it is gone."""
 
 
 @dataclass(frozen=True)
@@ -70,14 +82,19 @@ class DaemonSettings:
     telegram_api_id: int | None = None
     telegram_api_hash: str | None = None
     """Credentials of the Telegram app (my.telegram.org) used by manager accounts."""
+    cluster_poll: float = 2.0
+    """PostgreSQL: seconds between intake takeover attempts, and the longest the timer
+    and outbox loops sleep (work written by other processes wakes nobody here)."""
 
     @classmethod
     def from_env(cls) -> DaemonSettings:
         api_id = os.environ.get("VORONKA_TELEGRAM_API_ID")
+        poll = os.environ.get("VORONKA_CLUSTER_POLL_S")
         return cls(
             bot_api_base=os.environ.get("VORONKA_BOT_API_URL") or None,
             telegram_api_id=int(api_id) if api_id and api_id.isdigit() else None,
             telegram_api_hash=os.environ.get("VORONKA_TELEGRAM_API_HASH") or None,
+            cluster_poll=float(poll) if poll else 2.0,
         )
 
 
@@ -109,6 +126,49 @@ class EngineDaemon:
         )
         await engine.start()
         runtime = ProjectRuntime(project, database, engine, OutboxSender(engine, {}))
+        if database.dialect == "postgresql":
+            runtime.member = await ClusterMember.join(database)
+        try:
+            await self._start_channels(runtime)
+        except BaseException:
+            if runtime.member is not None:
+                await runtime.member.close()
+            raise
+        runtime.sender = OutboxSender(
+            engine,
+            runtime.connectors,
+            member=runtime.member,
+            recover_every=max(1.0, self.settings.cluster_poll * 2),
+        )
+        uncertain = await runtime.sender.recover()
+        if uncertain:
+            log.warning(
+                "%d message(s) were mid-send at the last stop: marked uncertain, not resent",
+                uncertain,
+                extra={"project": project.name},
+            )
+        idle: dict[str, timedelta] = {}
+        if runtime.member is not None:
+            idle = {"idle": timedelta(seconds=self.settings.cluster_poll)}
+        runtime.tasks = [
+            asyncio.create_task(engine.timer_loop(**idle), name=f"timers:{project.name}"),
+            asyncio.create_task(runtime.sender.run_forever(**idle), name=f"outbox:{project.name}"),
+            asyncio.create_task(self._broadcast_loop(runtime), name=f"broadcasts:{project.name}"),
+        ]
+        if runtime.member is not None:
+            runtime.tasks.append(
+                asyncio.create_task(self._intake_loop(runtime), name=f"intake:{project.name}")
+            )
+        log.info(
+            "project running with %d channel(s)%s",
+            len(runtime.connectors),
+            f", {len(runtime.standby)} on standby" if runtime.standby else "",
+            extra={"project": project.name},
+        )
+        return runtime
+
+    async def _start_channels(self, runtime: ProjectRuntime) -> None:
+        engine, database = runtime.engine, runtime.database
         box = self.service.workspace.secret_box()
         async with database.sessions() as session:
             channels = (await session.scalars(select(Channel).where(Channel.enabled))).all()
@@ -120,37 +180,81 @@ class EngineDaemon:
             info = engine.channels[channel.id]
             try:
                 connector = self._connector(channel, info.ref, secrets, box)
-                if connector is None:
-                    runtime.failed_channels[channel.id] = "no credentials stored"
-                    continue
-                await connector.start(engine)
-            except Exception as exc:  # one bad channel never stops the others
+            except Exception as exc:  # e.g. a secret that no longer decrypts
+                connector = None
                 runtime.failed_channels[channel.id] = str(exc)
                 log.error(
                     "channel could not start: %s",
                     exc,
-                    extra={"project": project.name, "channel": channel.name},
+                    extra={"project": runtime.project.name, "channel": channel.name},
                 )
+            if connector is None:
+                runtime.failed_channels.setdefault(channel.id, "no credentials stored")
                 continue
-            runtime.connectors[channel.id] = connector
-        runtime.sender = OutboxSender(engine, runtime.connectors)
-        uncertain = await runtime.sender.recover()
-        if uncertain:
-            log.warning(
-                "%d message(s) were mid-send at the last stop: marked uncertain, not resent",
-                uncertain,
-                extra={"project": project.name},
+            if runtime.member is not None and not await runtime.member.try_own(
+                intake_key(channel.id)
+            ):
+                runtime.standby[channel.id] = connector  # another process owns it
+                continue
+            await self._start_connector(runtime, channel.id, connector)
+
+    async def _start_connector(
+        self, runtime: ProjectRuntime, channel_id: int, connector: Connector
+    ) -> bool:
+        name = runtime.engine.channels[channel_id].name
+        try:
+            await connector.start(runtime.engine)
+        except Exception as exc:  # one bad channel never stops the others
+            runtime.failed_channels[channel_id] = str(exc)
+            log.error(
+                "channel could not start: %s",
+                exc,
+                extra={"project": runtime.project.name, "channel": name},
             )
-        runtime.tasks = [
-            asyncio.create_task(engine.timer_loop(), name=f"timers:{project.name}"),
-            asyncio.create_task(runtime.sender.run_forever(), name=f"outbox:{project.name}"),
-        ]
-        log.info(
-            "project running with %d channel(s)",
-            len(runtime.connectors),
-            extra={"project": project.name},
-        )
-        return runtime
+            if runtime.member is not None:  # let a healthier process try
+                await runtime.member.release(intake_key(channel_id))
+            return False
+        runtime.failed_channels.pop(channel_id, None)
+        runtime.connectors[channel_id] = connector
+        return True
+
+    async def _intake_loop(self, runtime: ProjectRuntime) -> None:
+        """PostgreSQL: take over the channels whose owner process is gone. If this
+        process's own cluster session is lost, its locks are gone too: it stops its
+        channels and this task ends, so ``/health`` says degraded (restart the process)."""
+        member = runtime.member
+        assert member is not None
+        while True:
+            await asyncio.sleep(self.settings.cluster_poll)
+            if not await member.check():
+                log.error(
+                    "lost the cluster session: intake stopped, restart this engine",
+                    extra={"project": runtime.project.name},
+                )
+                for channel_id, connector in list(runtime.connectors.items()):
+                    with contextlib.suppress(Exception):
+                        await connector.stop()
+                    runtime.failed_channels[channel_id] = "cluster session lost"
+                runtime.connectors.clear()
+                raise RuntimeError("the cluster session of this engine process was lost")
+            for channel_id, connector in list(runtime.standby.items()):
+                try:
+                    owned = await member.try_own(intake_key(channel_id))
+                except Exception:  # the session broke: check() says so next round
+                    log.exception("intake lock attempt failed")
+                    break
+                if not owned:
+                    continue
+                del runtime.standby[channel_id]
+                if await self._start_connector(runtime, channel_id, connector):
+                    log.warning(
+                        "took over the channel's intake",
+                        extra={
+                            "project": runtime.project.name,
+                            "channel": runtime.engine.channels[channel_id].name,
+                        },
+                    )
+                    runtime.engine.outbox_wakeup.set()
 
     def _connector(
         self, channel: Channel, ref: Any, secrets: dict[tuple[int, Any], str], box: Any
@@ -186,7 +290,10 @@ class EngineDaemon:
 
     async def stop(self) -> None:
         for runtime in self.projects.values():
-            for connector in runtime.connectors.values():
+            for task in runtime.tasks:
+                if task.get_name().startswith("intake:"):
+                    task.cancel()
+            for connector in [*runtime.connectors.values(), *runtime.standby.values()]:
                 with contextlib.suppress(Exception):
                     await connector.stop()
         for runtime in self.projects.values():
@@ -195,7 +302,22 @@ class EngineDaemon:
             for task in runtime.tasks:
                 task.cancel()
             await asyncio.gather(*runtime.tasks, return_exceptions=True)
+            if runtime.member is not None:
+                await runtime.member.close()  # frees the intake locks for the others
         self.projects.clear()
+
+    async def _broadcast_loop(self, runtime: ProjectRuntime, every: float = 30.0) -> None:
+        """Start scheduled broadcasts when due and keep the progress of sending ones fresh
+        (R17). Broadcasts are rare (a few a month), so a coarse poll is enough; the due
+        time is in the database, so a restart loses nothing."""
+        from engine.broadcasts import run_due_broadcasts
+
+        while True:
+            try:
+                await run_due_broadcasts(runtime.engine)  # wakes the sender itself
+            except Exception:
+                log.exception("broadcast check failed", extra={"project": runtime.project.name})
+            await asyncio.sleep(every)
 
     async def engine_for(self, project: Project) -> ProjectEngine:
         """The running engine of a project (the API's staff actions go through it, so they
@@ -220,6 +342,11 @@ class EngineDaemon:
                 channels[runtime.engine.channels[channel_id].name] = {
                     "state": "not_started",
                     "last_error": reason,
+                }
+            for channel_id in runtime.standby:
+                channels[runtime.engine.channels[channel_id].name] = {
+                    "state": "standby",
+                    "last_error": None,
                 }
             projects[name] = {
                 "channels": channels,

@@ -9,7 +9,9 @@ whole project (SQLite has one writer anyway); on PostgreSQL the contact row is l
 with ``SELECT … FOR UPDATE`` so several engine processes may share the database.
 
 ``await engine.run_due_timers()`` fires runs whose ``due_at`` passed (compare-and-set on
-``lock_version``, so a stale timer does nothing); :meth:`timer_loop` does it forever.
+``lock_version``, so a stale timer does nothing); :meth:`timer_loop` does it forever. On
+PostgreSQL each due run is claimed with ``FOR UPDATE OF contacts SKIP LOCKED``, so engine
+processes sharing the database never fire one timer twice (:mod:`engine.cluster`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -578,8 +580,15 @@ class ProjectEngine:
             return found
 
     async def run_due_timers(self, now: datetime | None = None, *, limit: int = 500) -> int:
-        """Fire every waiting run with ``due_at <= now``; returns how many advanced."""
+        """Fire every waiting run with ``due_at <= now``; returns how many advanced.
+
+        On PostgreSQL each due run is claimed with ``SELECT … FOR UPDATE OF contacts SKIP
+        LOCKED`` and fired in that same transaction, so several engine processes never
+        fire one timer twice (the compare-and-set on ``lock_version`` stays as the second
+        guard); on SQLite (one process) the due runs are read in batches of ``limit``."""
         now = now or self.clock.now()
+        if not self.is_sqlite:
+            return await self._claim_due_timers(now)
         fired = 0
         while True:
             async with self.db.sessions() as session:
@@ -604,6 +613,47 @@ class ProjectEngine:
             if len(due) < limit:
                 return fired
 
+    async def _claim_due_timers(self, now: datetime) -> int:
+        """PostgreSQL: claim one due run at a time, oldest first, skipping runs whose
+        contact another transaction (an event, or a peer process firing it) holds. The
+        contact row is the lock, the same order as :meth:`handle` (contact, then runs).
+        A keyset cursor makes every run a candidate once per call, so a run that cannot
+        fire (stale, waiting for a button) is not retried in a loop."""
+        fired = 0
+        cursor: tuple[datetime | None, int] | None = None
+        while True:
+            tx: Tx | None = None
+            async with self.db.sessions() as session, session.begin():
+                query = (
+                    select(Run.id, Run.due_at, Run.contact_id)
+                    .join(Contact, Contact.id == Run.contact_id)
+                    .where(
+                        Run.status == RunStatus.WAITING,
+                        Run.due_at.is_not(None),
+                        Run.due_at <= now,
+                    )
+                    .order_by(Run.due_at, Run.id)
+                    .limit(1)
+                    .with_for_update(of=Contact, skip_locked=True)
+                )
+                if cursor is not None:
+                    query = query.where(tuple_(Run.due_at, Run.id) > tuple_(*cursor))
+                row = (await session.execute(query)).first()
+                if row is None:
+                    return fired
+                run_id, due_at, contact_id = row
+                cursor = (due_at, run_id)
+                contact = await session.get(Contact, contact_id)
+                # read again under the contact's lock: the claim's snapshot may be older
+                run = await session.get(Run, run_id, populate_existing=True)
+                if contact is not None and run is not None:
+                    tx = await self._fire_locked(
+                        session, run, contact, run.lock_version, self.clock.now()
+                    )
+            if tx is not None:
+                fired += 1
+                self._wake(tx)
+
     async def _timer_event(self, event: ev.TimerDue) -> HandleResult:
         fired = await self._fire_timer(int(event.run_id), event.expected_version, None)
         return HandleResult(ignored=None if fired else "stale timer")
@@ -616,32 +666,43 @@ class ProjectEngine:
                 return False
             contact = await self._lock_contact_id(session, run.contact_id)
             await session.refresh(run)
-            if (
-                contact is None
-                or run.lock_version != version
-                or run.status is not RunStatus.WAITING
-                or run.due_at is None
-                or run.due_at > now
-            ):
+            if contact is None:
                 return False
-            await self._refresh_index(session)
-            tx = Tx(self, session, now, contact, None)
-            cf = await self.compiled(session, run.funnel_version_id)
-            node = cf.nodes.get(run.node_id)
-            if run.awaiting == AWAIT_RESUME or node is None:
-                if not await tx.claim(run):
-                    return False
-                tx.history("run.resumed", run, run.node_id, why="resume")
-                tx.jump(run, cf, run.node_id)
-            elif run.awaiting == AWAIT_BUTTON:
-                return False
-            else:
-                port = TIMEOUT_PORTS.get(node.type, "timeout")
-                if not await tx.resume(run, port, why="timer"):
-                    return False
-            await tx.drain()
+            tx = await self._fire_locked(session, run, contact, version, now)
+        if tx is None:
+            return False
         self._wake(tx)
         return True
+
+    async def _fire_locked(
+        self, session: AsyncSession, run: Run, contact: Contact, version: int, now: datetime
+    ) -> Tx | None:
+        """Fire one timer; the contact is locked by the caller's transaction. None when
+        the timer is stale (compare-and-set on ``lock_version``)."""
+        if (
+            run.lock_version != version
+            or run.status is not RunStatus.WAITING
+            or run.due_at is None
+            or run.due_at > now
+        ):
+            return None
+        await self._refresh_index(session)
+        tx = Tx(self, session, now, contact, None)
+        cf = await self.compiled(session, run.funnel_version_id)
+        node = cf.nodes.get(run.node_id)
+        if run.awaiting == AWAIT_RESUME or node is None:
+            if not await tx.claim(run):
+                return None
+            tx.history("run.resumed", run, run.node_id, why="resume")
+            tx.jump(run, cf, run.node_id)
+        elif run.awaiting == AWAIT_BUTTON:
+            return None
+        else:
+            port = TIMEOUT_PORTS.get(node.type, "timeout")
+            if not await tx.resume(run, port, why="timer"):
+                return None
+        await tx.drain()
+        return tx
 
     async def timer_loop(self, *, idle: timedelta = timedelta(minutes=5)) -> None:
         """Fire timers forever (cancel to stop). Sleeps on the clock until the next due
@@ -649,12 +710,16 @@ class ProjectEngine:
         restart loses nothing."""
         while True:
             self.timer_wakeup.clear()
-            await self.run_due_timers()
+            fired = await self.run_due_timers()
             nxt = await self.next_due()
             now = self.clock.now()
             until = min(nxt, now + idle) if nxt is not None else now + idle
             if until > now:
                 await wait_until_or_event(self.clock, until, self.timer_wakeup)
+            elif not fired and not self.is_sqlite:
+                # due but not claimable now (its contact is locked, e.g. by a peer
+                # process firing it): do not spin
+                await asyncio.sleep(0.05)
 
 
 async def set_channel_status(tx: Tx, channel_id: int, status: SubscriptionStatus) -> None:

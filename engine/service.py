@@ -18,6 +18,7 @@ from db.workspace import Project, Workspace
 from engine.catalog import project_catalog
 from engine.funnel_copy import CopyOutcome, copy_to_project, duplicate_within_project
 from engine.funnel_store import (
+    FunnelNotFoundError,
     PublishResult,
     create_funnel,
     draft_document,
@@ -48,6 +49,34 @@ class FunnelDraft:
     document: FunnelDocument
     revision: int
     published_version: int | None
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One published version of a funnel."""
+
+    version: int
+    published_at: datetime
+    published_by: str | None
+
+
+@dataclass(frozen=True)
+class NodeContact:
+    """A contact whose run is on a node now (active or waiting), for the badge's list."""
+
+    contact_id: int
+    telegram_user_id: int
+    username: str | None
+    first_name: str | None
+    last_name: str | None
+    run_id: int
+    status: str
+    since: datetime
+    version: int
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
 
 
 @dataclass(frozen=True)
@@ -180,3 +209,74 @@ class WorkspaceService:
 
         async with (await self.database(project)).sessions() as session:
             return await funnel_node_counts(session, funnel_id)
+
+    async def contacts_on_node(
+        self, project: str, funnel_id: int, node_id: str, limit: int = 200
+    ) -> list[NodeContact]:
+        """Contacts on ``node_id`` now (active/waiting runs of any version), longest there
+        first; ``since`` is when the run reached the node (its last change)."""
+        from db.models import Contact, Run, RunStatus
+
+        async with (await self.database(project)).sessions() as session:
+            await get_funnel(session, funnel_id)  # FunnelNotFoundError for a wrong id
+            rows = (
+                await session.execute(
+                    select(Run, Contact, FunnelVersion.version)
+                    .join(Contact, Contact.id == Run.contact_id)
+                    .join(FunnelVersion, FunnelVersion.id == Run.funnel_version_id)
+                    .where(
+                        FunnelVersion.funnel_id == funnel_id,
+                        Run.node_id == node_id,
+                        Run.status.in_([RunStatus.ACTIVE, RunStatus.WAITING]),
+                    )
+                    .order_by(Run.updated_at, Run.id)
+                    .limit(limit)
+                )
+            ).all()
+        return [
+            NodeContact(
+                contact_id=c.id,
+                telegram_user_id=c.telegram_user_id,
+                username=c.username,
+                first_name=c.first_name,
+                last_name=c.last_name,
+                run_id=r.id,
+                status=str(r.status),
+                since=r.updated_at,
+                version=version,
+            )
+            for r, c, version in rows
+        ]
+
+    # --- versions -------------------------------------------------------------------------
+
+    async def funnel_versions(self, project: str, funnel_id: int) -> list[VersionInfo]:
+        """Published versions of a funnel, newest first."""
+        async with (await self.database(project)).sessions() as session:
+            await get_funnel(session, funnel_id)
+            rows = (
+                await session.execute(
+                    select(
+                        FunnelVersion.version,
+                        FunnelVersion.published_at,
+                        FunnelVersion.published_by,
+                    )
+                    .where(FunnelVersion.funnel_id == funnel_id)
+                    .order_by(FunnelVersion.version.desc())
+                )
+            ).all()
+        return [VersionInfo(v, at, by) for v, at, by in rows]
+
+    async def version_document(self, project: str, funnel_id: int, version: int) -> FunnelDocument:
+        """The document of one published version (FunnelNotFoundError if there is none)."""
+        from graph.loading import load_funnel
+
+        async with (await self.database(project)).sessions() as session:
+            row = await session.scalar(
+                select(FunnelVersion).where(
+                    FunnelVersion.funnel_id == funnel_id, FunnelVersion.version == version
+                )
+            )
+            if row is None:
+                raise FunnelNotFoundError(f"funnel {funnel_id} has no version {version}")
+            return load_funnel(row.document_json)

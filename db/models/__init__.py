@@ -1,6 +1,7 @@
 """The tables of one project's database. Importing this package registers all of them."""
 
 from db.models.base import Base
+from db.models.broadcasts import Broadcast, BroadcastStatus, TagMatch
 from db.models.business import PersonalLink, Product, Purchase
 from db.models.channels import BotRole, Channel, ChannelKind, Secret, SecretPurpose
 from db.models.contacts import (
@@ -28,6 +29,8 @@ __all__ = [
     "LIVE_RUN_STATUSES",
     "Base",
     "BotRole",
+    "Broadcast",
+    "BroadcastStatus",
     "Channel",
     "ChannelKind",
     "Contact",
@@ -52,6 +55,7 @@ __all__ = [
     "SubscriptionStatus",
     "SynonymGroup",
     "Tag",
+    "TagMatch",
     "Variable",
     "VariableRetention",
 ]

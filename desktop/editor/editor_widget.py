@@ -58,6 +58,7 @@ class FunnelEditor(QtWidgets.QWidget):
         self._index_dirty = True
         self._problems: list[Problem] = []
         self._badged: set[str] = set()
+        self._read_only = False
         self._fit_timer = QtCore.QTimer(self)
         self._fit_timer.setSingleShot(True)
         self._fit_timer.setInterval(0)
@@ -188,6 +189,29 @@ class FunnelEditor(QtWidgets.QWidget):
         self._show_problems()
         self.properties.show_node(None)
         self._fit_timer.start()  # once the view has its size
+
+    def set_read_only(self, read_only: bool = True) -> None:
+        """Show the document without letting it change (a published version): no palette,
+        no editing actions, nodes and connections locked, properties shown but disabled.
+        Call after :meth:`load`."""
+        self._read_only = read_only
+        self.palette.setVisible(not read_only)
+        self.properties.setEnabled(not read_only)
+        for action in (
+            self.action_undo, self.action_redo, self.action_cut, self.action_paste,
+            self.action_delete, self.action_layout,
+        ):  # fmt: skip
+            action.setEnabled(not read_only)
+        self.viewer.setAcceptDrops(not read_only)
+        movable = QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+        for node in self._nodes().values():
+            node.view.setFlag(movable, not read_only)
+            for port in [*node.input_ports(), *node.output_ports()]:
+                port.set_locked(read_only, connected_ports=False, push_undo=False)
+        self.undo_stack.clear()
+
+    def is_read_only(self) -> bool:
+        return self._read_only
 
     def document(self) -> FunnelDocument:
         """The edited funnel as a document (node positions from the canvas)."""
@@ -388,7 +412,7 @@ class FunnelEditor(QtWidgets.QWidget):
             self.delete_selected()
 
     def delete_selected(self) -> None:
-        nodes = self.graph.selected_nodes()
+        nodes = [] if self._read_only else self.graph.selected_nodes()
         if nodes:
             self.graph.delete_nodes(nodes)
             self._index_dirty = True
@@ -396,7 +420,7 @@ class FunnelEditor(QtWidgets.QWidget):
     def paste(self) -> list[str]:
         """Paste nodes from the clipboard with new UUIDs (one undoable step); their UUIDs."""
         mime = QtWidgets.QApplication.clipboard().mimeData()
-        if mime is None:
+        if mime is None or self._read_only:
             return []
         if mime.hasFormat(CLIPBOARD_MIME):
             text = bytes(mime.data(CLIPBOARD_MIME).data()).decode()
@@ -477,6 +501,8 @@ class FunnelEditor(QtWidgets.QWidget):
             self.viewer.reset_zoom(rect.center())  # 1:1 around the region
 
     def _on_drop(self, mime: QtCore.QMimeData, pos: QtCore.QPoint) -> None:
+        if self._read_only:
+            return
         type_id = ""
         if mime.hasFormat(MIME_TYPE):
             type_id = bytes(mime.data(MIME_TYPE).data()).decode()

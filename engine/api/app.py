@@ -114,7 +114,8 @@ def create_app(
         version=API_VERSION,
         description=(
             "Staff operations of a Voronka engine: projects, funnels, live stats, contacts, "
-            "notifications, purchases and reports. Authenticate with POST /auth/login and "
+            "notifications, purchases, reports (daily key table, messages, audience, bots; "
+            "CSV/XLSX export) and broadcasts. Authenticate with POST /auth/login and "
             "send `Authorization: Bearer <token>`."
         ),
     )
@@ -143,6 +144,6 @@ def create_app(
 
 
 def _optional_routers() -> list[Any]:
-    from engine.api.routes import contacts, reports, stats
+    from engine.api.routes import broadcasts, contacts, records, reports, stats
 
-    return [stats, contacts, reports]
+    return [stats, contacts, records, reports, broadcasts]

@@ -14,6 +14,7 @@ from typing import Any
 from engine.cli.bot_cmd import register as register_bot
 from engine.cli.engine_cmd import register as register_engine
 from engine.cli.funnel_cmd import register as register_funnel
+from engine.cli.manager_cmd import register as register_manager
 from engine.cli.project_cmd import register as register_project
 from engine.cli.simulate_cmd import register as register_simulate
 
@@ -37,3 +38,4 @@ def register_commands(commands: Any) -> None:
     register_project(commands)
     register_funnel(commands)
     register_bot(commands)
+    register_manager(commands)

@@ -1,252 +1,289 @@
-"""Notifications (R9) and purchases (R11) with CSV/XLSX export."""
+"""Reports (R16): the daily key table (JSON, CSV, XLSX), messages per funnel step,
+new/unsubscribed per day or week, people per bot and per funnel part.
+
+Dates are local dates of the project's time zone; ``from``/``to`` are inclusive and default
+to the last seven days (today included).
+"""
 
 from __future__ import annotations
 
-import csv
-import io
-from datetime import UTC, datetime
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, Field
 
-from db.models import Contact, Notification, NotificationKind, Product, Purchase
-from engine.api.auth import Editor, ProjectCtx, Reader
+from engine import reports
+from engine.api.auth import ProjectCtx, Reader
+from engine.api.routes.records import table_file
 
-router = APIRouter()
+router = APIRouter(tags=["reports"])
 
-Limit = Annotated[int, Query(ge=1, le=1000)]
-
-
-class NotificationOut(BaseModel):
-    id: int
-    kind: NotificationKind
-    text: str
-    contact_id: int | None
-    run_id: int | None
-    channel_id: int | None
-    details: dict[str, Any]
-    created_at: datetime
-    resolved_at: datetime | None
-    resolved_by: str | None
-
-
-def _notification(n: Notification) -> NotificationOut:
-    return NotificationOut(
-        id=n.id,
-        kind=n.kind,
-        text=n.text,
-        contact_id=n.contact_id,
-        run_id=n.run_id,
-        channel_id=n.channel_id,
-        details=n.details or {},
-        created_at=n.created_at,
-        resolved_at=n.resolved_at,
-        resolved_by=n.resolved_by,
-    )
-
-
-@router.get(
-    "/projects/{project}/notifications",
-    response_model=list[NotificationOut],
-    tags=["notifications"],
-)
-async def list_notifications(
-    ctx: Reader,
-    kind: NotificationKind | None = None,
-    resolved: bool | None = Query(default=None, description="Omit for both"),
-    contact_id: int | None = None,
-    limit: Limit = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[NotificationOut]:
-    query = select(Notification).order_by(Notification.created_at.desc(), Notification.id.desc())
-    if kind is not None:
-        query = query.where(Notification.kind == kind)
-    if resolved is not None:
-        query = query.where(
-            Notification.resolved_at.is_not(None)
-            if resolved
-            else Notification.resolved_at.is_(None)
-        )
-    if contact_id is not None:
-        query = query.where(Notification.contact_id == contact_id)
-    async with (await ctx.db()).sessions() as s:
-        rows = await s.scalars(query.limit(limit).offset(offset))
-        return [_notification(n) for n in rows]
-
-
-@router.post(
-    "/projects/{project}/notifications/{notification_id}/resolve",
-    response_model=NotificationOut,
-    tags=["notifications"],
-)
-async def resolve_notification(notification_id: int, ctx: Editor) -> NotificationOut:
-    """Mark resolved (idempotent: the first resolver and time are kept)."""
-    async with (await ctx.db()).sessions() as s, s.begin():
-        n = await s.get(Notification, notification_id)
-        if n is None:
-            raise HTTPException(404, detail=f"no notification {notification_id}")
-        if n.resolved_at is None:
-            n.resolved_at = datetime.now(UTC)
-            n.resolved_by = f"staff:{ctx.actor}"
-        return _notification(n)
-
-
-# --- purchases --------------------------------------------------------------------------
-
-
-class PurchaseOut(BaseModel):
-    id: int
-    recorded_at: datetime
-    product: str
-    amount: str | None
-    currency: str | None
-    contact_id: int
-    telegram_user_id: int
-    username: str | None
-    name: str
-
-
-PURCHASE_COLUMNS = [
-    ("id", "№"),
-    ("recorded_at", "Дата"),
-    ("product", "Продукт"),
-    ("amount", "Сумма"),
-    ("currency", "Валюта"),
-    ("contact_id", "Контакт"),
-    ("telegram_user_id", "Telegram ID"),
-    ("username", "Username"),
-    ("name", "Имя"),
+From = Annotated[date | None, Query(alias="from", description="First day (project time zone)")]
+To = Annotated[date | None, Query(alias="to", description="Last day, inclusive")]
+Stages = Annotated[
+    str | None,
+    Query(
+        max_length=2000,
+        description="Comma-separated tag names for the stage columns; omitted: the key tags",
+    ),
 ]
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)
 
 
-async def _purchases(
-    ctx: ProjectCtx,
-    product: str | None,
-    since: datetime | None,
-    until: datetime | None,
-    contact_id: int | None,
-    limit: int | None,
-    offset: int = 0,
-) -> list[PurchaseOut]:
-    query = (
-        select(Purchase, Product.name, Contact)
-        .join(Product, Product.id == Purchase.product_id)
-        .join(Contact, Contact.id == Purchase.contact_id)
-        .order_by(Purchase.recorded_at.desc(), Purchase.id.desc())
-    )
-    if product:
-        query = query.where(Product.name == product.strip())
-    if since is not None:
-        query = query.where(Purchase.recorded_at >= _aware(since))
-    if until is not None:
-        query = query.where(Purchase.recorded_at < _aware(until))
-    if contact_id is not None:
-        query = query.where(Purchase.contact_id == contact_id)
-    if limit is not None:
-        query = query.limit(limit).offset(offset)
+class DailyRowOut(BaseModel):
+    day: str
+    entered: int
+    active: int
+    inactive_day: int
+    inactive_total: int
+    stages: dict[str, int]
+    bought_new: int
+    bought_total: int
+    purchases: int
+
+
+class DailyOut(BaseModel):
+    from_: date = Field(serialization_alias="from")
+    to: date
+    timezone: str
+    stages: list[str]
+    days: list[DailyRowOut]
+    totals: DailyRowOut
+
+
+class MessageRowOut(BaseModel):
+    day: str
+    funnel_id: int | None
+    funnel: str
+    node_id: str | None
+    node: str
+    sent: int
+    entered: int
+
+
+class MessagesOut(BaseModel):
+    from_: date = Field(serialization_alias="from")
+    to: date
+    timezone: str
+    rows: list[MessageRowOut]
+
+
+class AudienceRowOut(BaseModel):
+    period: str
+    start: date
+    new: int
+    unsubscribed: int
+    blocked: int
+
+
+class AudienceOut(BaseModel):
+    from_: date = Field(serialization_alias="from")
+    to: date
+    timezone: str
+    group: Literal["day", "week"]
+    rows: list[AudienceRowOut]
+
+
+class BotOut(BaseModel):
+    channel_id: int
+    name: str
+    username: str | None
+    role: str | None
+    subscribed: int
+    unsubscribed: int
+    blocked: int
+    total: int
+
+
+class NodeOut(BaseModel):
+    node_id: str
+    node: str
+    contacts: int
+
+
+class FunnelPartOut(BaseModel):
+    funnel_id: int
+    funnel: str
+    contacts: int
+    nodes: list[NodeOut]
+
+
+class BotsOut(BaseModel):
+    bots: list[BotOut]
+    funnels: list[FunnelPartOut]
+
+
+def _range(ctx: ProjectCtx, first: date | None, last: date | None) -> tuple[date, date, ZoneInfo]:
+    tz = ZoneInfo(ctx.project.timezone)
+    for d in (first, last):
+        if d is not None and not EARLIEST <= d <= LATEST:
+            raise HTTPException(422, detail=f"dates must be between {EARLIEST} and {LATEST}")
+    today = datetime.now(UTC).astimezone(tz).date()
+    if last is None:
+        last = min(first + timedelta(days=6), LATEST) if first is not None else today
+    if first is None:
+        first = max(last - timedelta(days=6), EARLIEST)
+    if last < first:
+        raise HTTPException(422, detail=f"'to' ({last}) is before 'from' ({first})")
+    if (last - first).days + 1 > reports.MAX_DAYS:
+        raise HTTPException(422, detail=f"at most {reports.MAX_DAYS} days per report")
+    return first, last, tz
+
+
+def _stages(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    out: list[str] = []
+    for name in value.split(","):
+        name = name.strip()
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+async def _daily(
+    ctx: ProjectCtx, first: date | None, last: date | None, stages: str | None
+) -> tuple[reports.DailyReport, date, date]:
+    first, last, tz = _range(ctx, first, last)
     async with (await ctx.db()).sessions() as s:
-        rows = (await s.execute(query)).all()
-    return [
-        PurchaseOut(
-            id=p.id,
-            recorded_at=p.recorded_at,
-            product=name,
-            amount=str(p.amount) if p.amount is not None else None,
-            currency=p.currency,
-            contact_id=c.id,
-            telegram_user_id=c.telegram_user_id,
-            username=c.username,
-            name=" ".join(x for x in (c.first_name, c.last_name) if x),
-        )
-        for p, name, c in rows
-    ]
+        report = await reports.daily_report(s, first, last, tz, _stages(stages))
+    return report, first, last
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _daily_row(row: reports.DailyRow) -> DailyRowOut:
+    return DailyRowOut(**asdict(row))
 
 
-@router.get("/projects/{project}/purchases", response_model=list[PurchaseOut], tags=["purchases"])
-async def list_purchases(
-    ctx: Reader,
-    product: Annotated[str | None, Query(max_length=200)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    contact_id: int | None = None,
-    limit: Limit = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> list[PurchaseOut]:
-    return await _purchases(ctx, product, since, until, contact_id, limit, offset)
-
-
-def table_file(
-    rows: list[list[Any]], headers: list[str], fmt: str, filename: str, sheet: str
-) -> Response:
-    """Rows as a CSV (UTF-8 with BOM, for Excel) or XLSX download."""
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(headers)
-        writer.writerows(rows)
-        return Response(
-            ("\ufeff" + buffer.getvalue()).encode(),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{filename}.csv"'},
-        )
-    from openpyxl import Workbook
-
-    book = Workbook()
-    ws = book.active
-    assert ws is not None
-    ws.title = sheet[:31]
-    ws.append(headers)
-    for row in rows:
-        ws.append(row)
-    out = io.BytesIO()
-    book.save(out)
-    return Response(
-        out.getvalue(),
-        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.xlsx"'},
+@router.get("/projects/{project}/reports/daily", response_model=DailyOut)
+async def daily(
+    ctx: Reader, first: From = None, last: To = None, stages: Stages = None
+) -> DailyOut:
+    """The key daily table: entered, active, inactive (that day and total), key stages
+    (contacts who got each stage tag that day), bought from new, bought in total."""
+    report, first, last = await _daily(ctx, first, last, stages)
+    return DailyOut(
+        from_=first,
+        to=last,
+        timezone=ctx.project.timezone,
+        stages=report.stages,
+        days=[_daily_row(r) for r in report.days],
+        totals=_daily_row(report.totals),
     )
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None)  # Excel has no time zones
-    return value
-
-
-@router.get(
-    "/projects/{project}/purchases/export",
-    tags=["purchases"],
-    responses={
-        200: {
-            "content": {
-                "text/csv": {},
-                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
-            }
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {},
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {},
         }
-    },
-)
-async def export_purchases(
+    }
+}
+Format = Literal["csv", "xlsx"]
+
+
+@router.get("/projects/{project}/reports/daily/export", responses=FILE_RESPONSES)
+async def daily_export(
     ctx: Reader,
-    format: Literal["csv", "xlsx"] = "csv",
-    product: Annotated[str | None, Query(max_length=200)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    format: Format = "csv",
+    first: From = None,
+    last: To = None,
+    stages: Stages = None,
 ) -> Response:
-    """Every matching purchase (times in UTC) as CSV or XLSX."""
-    purchases = await _purchases(ctx, product, since, until, None, None)
-    rows = [[_cell(getattr(p, key)) for key, _ in PURCHASE_COLUMNS] for p in purchases]
-    if format == "csv":
-        rows = [[v.isoformat() if isinstance(v, datetime) else v for v in r] for r in rows]
+    """The key daily table with a totals row, as CSV (UTF-8 with BOM) or XLSX."""
+    report, first, last = await _daily(ctx, first, last, stages)
+    headers, rows = reports.daily_table(report)
     return table_file(
         rows,
-        [title for _, title in PURCHASE_COLUMNS],
+        headers,
         format,
-        f"purchases-{ctx.project.slug}",
-        "Покупки",
+        f"daily-{ctx.project.slug}-{first.isoformat()}-{last.isoformat()}",
+        "Ключевые показатели",
     )
+
+
+@router.get("/projects/{project}/reports/messages", response_model=MessagesOut)
+async def messages(ctx: Reader, first: From = None, last: To = None) -> MessagesOut:
+    """Messages sent per day per funnel node (and node entries, to see drop-off and
+    sending limits); broadcasts are one row per day."""
+    first, last, tz = _range(ctx, first, last)
+    async with (await ctx.db()).sessions() as s:
+        rows = await reports.messages_report(s, first, last, tz)
+    return MessagesOut(
+        from_=first,
+        to=last,
+        timezone=ctx.project.timezone,
+        rows=[MessageRowOut(**asdict(r)) for r in rows],
+    )
+
+
+@router.get("/projects/{project}/reports/audience", response_model=AudienceOut)
+async def audience(
+    ctx: Reader,
+    first: From = None,
+    last: To = None,
+    group: Literal["day", "week"] = "day",
+) -> AudienceOut:
+    """New contacts and unsubscribes/blocks per day or per ISO week (Monday to Sunday)."""
+    first, last, tz = _range(ctx, first, last)
+    async with (await ctx.db()).sessions() as s:
+        rows = await reports.audience_report(s, first, last, tz, group)
+    return AudienceOut(
+        from_=first,
+        to=last,
+        timezone=ctx.project.timezone,
+        group=group,
+        rows=[AudienceRowOut(**asdict(r)) for r in rows],
+    )
+
+
+@router.get("/projects/{project}/reports/bots", response_model=BotsOut)
+async def bots(ctx: Reader) -> BotsOut:
+    """People in each bot now (by status) and in each part of each funnel (live runs)."""
+    async with (await ctx.db()).sessions() as s:
+        now = await reports.audience_now(s)
+    return BotsOut(
+        bots=[BotOut(**asdict(b), total=b.total) for b in now.bots],
+        funnels=[
+            FunnelPartOut(
+                funnel_id=f.funnel_id,
+                funnel=f.funnel,
+                contacts=f.contacts,
+                nodes=[NodeOut(**asdict(n)) for n in f.nodes],
+            )
+            for f in now.funnels
+        ],
+    )
+
+
+@router.get("/projects/{project}/reports/messages/export", responses=FILE_RESPONSES)
+async def messages_export(
+    ctx: Reader, format: Format = "csv", first: From = None, last: To = None
+) -> Response:
+    """Messages sent per day and node as CSV (UTF-8 with BOM) or XLSX."""
+    first, last, tz = _range(ctx, first, last)
+    async with (await ctx.db()).sessions() as s:
+        headers, rows = reports.messages_table(await reports.messages_report(s, first, last, tz))
+    name = f"messages-{ctx.project.slug}-{first.isoformat()}-{last.isoformat()}"
+    return table_file(rows, headers, format, name, "Сообщения")
+
+
+@router.get("/projects/{project}/reports/audience/export", responses=FILE_RESPONSES)
+async def audience_export(
+    ctx: Reader,
+    format: Format = "csv",
+    first: From = None,
+    last: To = None,
+    group: Literal["day", "week"] = "day",
+) -> Response:
+    """New and unsubscribed per day or week as CSV (UTF-8 with BOM) or XLSX."""
+    first, last, tz = _range(ctx, first, last)
+    async with (await ctx.db()).sessions() as s:
+        headers, rows = reports.audience_table(
+            await reports.audience_report(s, first, last, tz, group)
+        )
+    name = f"audience-{group}-{ctx.project.slug}-{first.isoformat()}-{last.isoformat()}"
+    return table_file(rows, headers, format, name, "Аудитория")

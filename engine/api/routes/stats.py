@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -66,6 +67,35 @@ async def get_stats(funnel_id: int, ctx: Reader) -> FunnelStatsOut:
     return FunnelStatsOut(
         funnel_id=funnel_id, at=datetime.now(UTC), nodes=await funnel_stats(ctx, funnel_id)
     )
+
+
+class NodeContactOut(BaseModel):
+    contact_id: int
+    telegram_user_id: int
+    username: str | None
+    first_name: str | None
+    last_name: str | None
+    run_id: int
+    status: str
+    since: datetime
+    """When the run reached the node (its last change)."""
+    version: int
+
+
+@router.get(
+    "/projects/{project}/funnels/{funnel_id}/nodes/{node_id}/contacts",
+    response_model=list[NodeContactOut],
+)
+async def node_contacts(
+    funnel_id: int,
+    node_id: Annotated[str, Path(max_length=64)],
+    ctx: Reader,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[NodeContactOut]:
+    """Contacts on the node now (active or waiting runs of any version), longest there
+    first — what a click on the canvas badge lists."""
+    found = await ctx.state.service.contacts_on_node(ctx.name, funnel_id, node_id, limit=limit)
+    return [NodeContactOut(**asdict(c)) for c in found]
 
 
 def _sse(event: str, data: object, event_id: int) -> bytes:

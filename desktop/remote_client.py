@@ -1,0 +1,308 @@
+"""The engine over its HTTP API: the same operations as the embedded engine.
+
+:class:`RemoteBackend` implements :class:`desktop.backend.EngineBackend` with ``httpx``
+against ``engine.api`` (see ``engine/api/routes``). Log in with
+:meth:`RemoteBackend.login` (login + password → a session token) or pass a token you
+have (``RemoteBackend(url, token)`` then :meth:`RemoteBackend.check`). Errors come back
+as :class:`RemoteError` with the server's ``detail``; a 409 on saving a draft is a
+:class:`desktop.backend.DraftConflictError`, a 401 an :class:`AuthError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+import httpx
+
+from desktop.backend import (
+    BackendError,
+    DraftConflictError,
+    FunnelDraft,
+    FunnelSummary,
+    NodeContact,
+    ProjectInfo,
+    PublishOutcome,
+    VersionInfo,
+)
+from graph.copying import CopyPlan
+from graph.document import FunnelDocument
+from graph.loading import funnel_to_dict, load_funnel
+from graph.problems import Problem, ProblemCode, Severity
+from graph.project_catalog import ProjectCatalog
+
+TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+class RemoteError(BackendError):
+    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status, self.body = status, body
+
+
+class AuthError(RemoteError):
+    """Wrong login/password, or the token expired or was revoked."""
+
+
+def problem_from_dict(data: dict[str, Any]) -> Problem:
+    code: Any = data.get("code", "")
+    with contextlib.suppress(ValueError):  # a newer server's code: keep the text
+        code = ProblemCode(code)
+    node_id = data.get("node_id")
+    return Problem(
+        code=code,
+        message=str(data.get("message", "")),
+        message_ru=str(data.get("message_ru") or data.get("message", "")),
+        node_id=UUID(node_id) if node_id else None,
+        node_title=data.get("node_title"),
+        field=data.get("field"),
+        severity=Severity(data.get("severity", "error")),
+    )
+
+
+def _dt(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+class RemoteBackend:
+    """An engine server reached over HTTP (``base_url`` like ``https://host:8765``)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.base_url = base_url.strip().rstrip("/")
+        self.token = token
+        self.user: dict[str, Any] | None = None
+        self._client = client or httpx.AsyncClient(
+            base_url=self.base_url, transport=transport, timeout=TIMEOUT
+        )
+        self._slugs: dict[str, str] = {}
+
+    @property
+    def description(self) -> str:
+        return self.base_url
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    async def _call(
+        self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        try:
+            response = await self._client.request(
+                method, path, json=json, params=params, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"Сервер {self.base_url} недоступен / unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            self._raise(response)
+        return response
+
+    def _raise(self, response: httpx.Response) -> None:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        detail = body.get("detail") if isinstance(body, dict) else None
+        if not isinstance(detail, str):
+            detail = response.text[:300] if detail is None else str(detail)
+        status = response.status_code
+        if status == 401:
+            raise AuthError(f"Нет доступа / not authorised: {detail}", status, body)
+        if status == 403:
+            raise RemoteError(f"Недостаточно прав / forbidden: {detail}", status, body)
+        problems = body.get("problems") if isinstance(body, dict) else None
+        if problems:
+            lines = "\n".join(str(p.get("message_ru") or p.get("message")) for p in problems[:10])
+            detail = f"{detail}\n{lines}"
+        raise RemoteError(detail, status, body)
+
+    def _p(self, project: str) -> str:
+        return "/projects/" + quote(self._slugs.get(project, project), safe="")
+
+    def _f(self, project: str, funnel_id: int) -> str:
+        return f"{self._p(project)}/funnels/{int(funnel_id)}"
+
+    # --- session --------------------------------------------------------------------------
+
+    async def login(self, login: str, password: str) -> str:
+        """Exchange login + password for a session token (kept in ``self.token``)."""
+        self.token = None
+        data = (
+            await self._call("POST", "/auth/login", json={"login": login, "password": password})
+        ).json()
+        self.token = str(data["token"])
+        self.user = data.get("user")
+        return self.token
+
+    async def check(self) -> dict[str, Any]:
+        """Who the token belongs to (AuthError if it is not valid)."""
+        self.user = (await self._call("GET", "/auth/me")).json()
+        return self.user
+
+    async def logout(self) -> None:
+        await self._call("POST", "/auth/logout")
+        self.token = None
+
+    # --- projects -------------------------------------------------------------------------
+
+    async def list_projects(self) -> list[ProjectInfo]:
+        rows = (await self._call("GET", "/projects")).json()
+        self._slugs = {r["name"]: r["slug"] for r in rows}
+        return [
+            ProjectInfo(r["name"], r["slug"], f"{self.base_url} ({r['database_kind']})")
+            for r in rows
+        ]
+
+    async def catalog(self, project: str) -> ProjectCatalog:
+        p = self._p(project)
+        channels = (await self._call("GET", f"{p}/channels")).json()
+        tags = (await self._call("GET", f"{p}/tags")).json()
+        products = (await self._call("GET", f"{p}/products")).json()
+        funnels = (await self._call("GET", f"{p}/funnels")).json()
+        enabled = [c for c in channels if c.get("enabled", True)]
+        return ProjectCatalog(
+            bots=[(c["role"], c["name"]) for c in enabled if c["kind"] == "bot" and c["role"]],
+            manager_accounts={c["name"] for c in enabled if c["kind"] != "bot"},
+            tags={t["name"] for t in tags},
+            products={x["name"] for x in products},
+            funnels={f["name"] for f in funnels},
+        )
+
+    # --- funnels --------------------------------------------------------------------------
+
+    async def list_funnels(self, project: str) -> list[FunnelSummary]:
+        rows = (await self._call("GET", f"{self._p(project)}/funnels")).json()
+        return [
+            FunnelSummary(
+                r["id"],
+                r["name"],
+                r["folder"],
+                r["draft_revision"],
+                r["published_version"],
+                _dt(r["updated_at"]),
+            )
+            for r in rows
+        ]
+
+    async def _funnel_id(self, project: str, name: str) -> int:
+        for f in await self.list_funnels(project):
+            if f.name == name:
+                return f.id
+        raise RemoteError(f"Нет робота «{name}» / no robot {name!r}", 404)
+
+    async def load_draft(self, project: str, funnel_id: int) -> FunnelDraft:
+        data = (await self._call("GET", self._f(project, funnel_id))).json()
+        return FunnelDraft(
+            data["id"], load_funnel(data["document"]), data["revision"], data["published_version"]
+        )
+
+    async def create_funnel(self, project: str, doc: FunnelDocument, by: str | None) -> int:
+        response = await self._call(
+            "POST", f"{self._p(project)}/funnels/import", json=funnel_to_dict(doc)
+        )
+        return int(response.json()["id"])
+
+    async def save_draft(
+        self, project: str, funnel_id: int, doc: FunnelDocument, revision: int, by: str | None
+    ) -> int:
+        try:
+            response = await self._call(
+                "PUT",
+                self._f(project, funnel_id),
+                json={"document": funnel_to_dict(doc), "revision": revision},
+            )
+        except RemoteError as exc:
+            if exc.status == 409:
+                body = exc.body if isinstance(exc.body, dict) else {}
+                raise DraftConflictError(
+                    doc.name, body.get("expected_revision"), body.get("current_revision")
+                ) from exc
+            raise
+        return int(response.json()["revision"])
+
+    async def validate(self, project: str, doc: FunnelDocument) -> list[Problem]:
+        # The route validates a document against the project; any funnel id of the
+        # project will do, the document's own if it is saved there.
+        funnels = await self.list_funnels(project)
+        if not funnels:
+            return []
+        target = next((f.id for f in funnels if f.name == doc.name), funnels[0].id)
+        data = (
+            await self._call(
+                "POST", f"{self._f(project, target)}/validate", json=funnel_to_dict(doc)
+            )
+        ).json()
+        return [problem_from_dict(p) for p in data["problems"]]
+
+    async def publish(self, project: str, funnel_id: int, by: str | None) -> PublishOutcome:
+        data = (await self._call("POST", f"{self._f(project, funnel_id)}/publish")).json()
+        return PublishOutcome(
+            data["version"],
+            [problem_from_dict(p) for p in data["warnings"]],
+            data["contacts_on_removed_nodes"],
+        )
+
+    async def delete_funnel(self, project: str, funnel_id: int) -> None:
+        await self._call("DELETE", self._f(project, funnel_id))
+
+    async def duplicate_funnel(self, project: str, funnel_name: str, by: str | None) -> int:
+        funnel_id = await self._funnel_id(project, funnel_name)
+        response = await self._call("POST", f"{self._f(project, funnel_id)}/duplicate")
+        return int(response.json()["id"])
+
+    async def plan_copy(self, source: str, funnel_name: str, target: str) -> CopyPlan:
+        funnel_id = await self._funnel_id(source, funnel_name)
+        data = (
+            await self._call(
+                "POST",
+                f"{self._f(source, funnel_id)}/copy-plan",
+                json={"target": self._slugs.get(target, target)},
+            )
+        ).json()
+        return CopyPlan.model_validate(data["plan"])
+
+    async def copy_funnel(
+        self, source: str, funnel_name: str, target: str, by: str | None
+    ) -> int | None:
+        funnel_id = await self._funnel_id(source, funnel_name)
+        data = (
+            await self._call(
+                "POST",
+                f"{self._f(source, funnel_id)}/copy",
+                json={"target": self._slugs.get(target, target)},
+            )
+        ).json()
+        return data.get("funnel_id")
+
+    # --- live figures, contacts, versions -------------------------------------------------
+
+    async def node_counts(self, project: str, funnel_id: int) -> dict[str, tuple[int, int, int]]:
+        data = (await self._call("GET", f"{self._f(project, funnel_id)}/stats")).json()
+        return {k: (v["now"], v["entered"], v["passed"]) for k, v in data["nodes"].items()}
+
+    async def contacts_on_node(
+        self, project: str, funnel_id: int, node_id: str
+    ) -> list[NodeContact]:
+        path = f"{self._f(project, funnel_id)}/nodes/{quote(node_id, safe='')}/contacts"
+        rows = (await self._call("GET", path)).json()
+        return [NodeContact(**{**r, "since": _dt(r["since"])}) for r in rows]
+
+    async def funnel_versions(self, project: str, funnel_id: int) -> list[VersionInfo]:
+        rows = (await self._call("GET", f"{self._f(project, funnel_id)}/versions")).json()
+        return [VersionInfo(r["version"], _dt(r["published_at"]), r["published_by"]) for r in rows]
+
+    async def version_document(self, project: str, funnel_id: int, version: int) -> FunnelDocument:
+        path = f"{self._f(project, funnel_id)}/versions/{int(version)}"
+        return load_funnel((await self._call("GET", path)).json()["document"])
