@@ -59,6 +59,12 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "publish": ("Опубликовать", "Publish"),
     "new": ("Новый робот", "New robot"),
     "duplicate": ("Дублировать", "Duplicate"),
+    "rename": ("Переименовать", "Rename"),
+    "rename_prompt": ("Новое название робота:", "New name of the robot:"),
+    "name_taken": (
+        "В проекте уже есть робот «{name}»",
+        "The project already has a robot “{name}”",
+    ),
     "delete": ("Удалить", "Delete"),
     "draft": ("черновик", "draft"),
     "version": ("v{n}", "v{n}"),
@@ -251,6 +257,7 @@ class MainWindow(QMainWindow):
         robot_bar = QToolBar()
         for key, handler in (
             ("new", self.new_robot),
+            ("rename", self.rename_robot),
             ("duplicate", self.duplicate_robot),
             ("delete", self.delete_robot),
         ):
@@ -459,14 +466,39 @@ class MainWindow(QMainWindow):
         from graph.document import FunnelDocument
 
         assert self.project
-        name, ok = QInputDialog.getText(self, t("new"), t("new_name"))
-        if not ok or not name.strip():
+        name = self.prompt_text(t("new"), t("new_name"))
+        if not name:
             return
         funnel_id = await self.backend.create_funnel(
             self.project, FunnelDocument(name=name.strip()), by="desktop"
         )
         await self.reload_robots()
         await self.open_robot(funnel_id)
+
+    async def rename_robot(self) -> None:
+        """Rename the open robot: the name is part of its draft, saved with the usual
+        revision check, so a concurrent edit is never overwritten."""
+        if self.draft is None or self.project is None:
+            return
+        name = self.prompt_text(t("rename"), t("rename_prompt"), self.draft.document.name)
+        if not name or name == self.draft.document.name:
+            return
+        if any(f.name.casefold() == name.casefold() for f in self.funnels):
+            self.show_error(t("name_taken", name=name))
+            return
+        doc = self.editor.document().model_copy(update={"name": name})
+        revision = await self.backend.save_draft(
+            self.project, self.draft.id, doc, self.draft.revision, by="desktop"
+        )
+        self.draft = FunnelDraft(self.draft.id, doc, revision, self.draft.published_version)
+        self.editor.set_funnel_name(name)
+        self._show_version()
+        await self.reload_robots()
+
+    def prompt_text(self, title: str, label: str, value: str = "") -> str | None:
+        """One line of text from the user, stripped; None if cancelled (tests replace it)."""
+        text, ok = QInputDialog.getText(self, title, label, text=value)
+        return text.strip() or None if ok else None
 
     async def duplicate_robot(self) -> None:
         if self.draft is None or self.project is None:

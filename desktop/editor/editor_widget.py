@@ -217,6 +217,10 @@ class FunnelEditor(QtWidgets.QWidget):
         """The edited funnel as a document (node positions from the canvas)."""
         return adapter.graph_to_document(self.graph, self._doc)
 
+    def set_funnel_name(self, name: str) -> None:
+        """Rename the edited funnel without touching the canvas or its undo history."""
+        self._doc = self._doc.model_copy(update={"name": name})
+
     def set_known_tags(self, tags: Iterable[str]) -> None:
         """Tags offered by the tag pickers (new ones can still be typed)."""
         self.properties.set_known(tags=tags)

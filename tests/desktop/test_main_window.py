@@ -111,3 +111,23 @@ def test_dropping_a_robot_on_another_project_copies_it(
     assert "Будет создан тег «купил»" in questions[0] and "N open" in questions[0]
     funnels = loop.run_until_complete(window.service.list_funnels("Nadezhda"))
     assert [f.name for f in funnels] == ["Разбор по дате рождения"]
+
+
+def test_rename_keeps_the_canvas_and_refuses_a_taken_name(
+    window: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    errors: list[str] = []
+    window.show_error = errors.append
+    nodes_before = set(window.editor.node_uuids())
+    window.prompt_text = lambda *args: "Оплата Таро"
+    loop.run_until_complete(window.rename_robot())
+    assert errors and "Оплата Таро" in errors[0]
+
+    window.prompt_text = lambda *args: "Разбор (новое имя)"
+    loop.run_until_complete(window.rename_robot())
+    names = [f.name for f in loop.run_until_complete(window.service.list_funnels("Демо"))]
+    assert "Разбор (новое имя)" in names and "Разбор по дате рождения" not in names
+    assert set(window.editor.node_uuids()) == nodes_before
+    loop.run_until_complete(window.save())  # a later save keeps the new name
+    saved = loop.run_until_complete(window.service.load_draft("Демо", window.draft.id))
+    assert saved.document.name == "Разбор (новое имя)"
