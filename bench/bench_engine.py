@@ -38,12 +38,13 @@ from db.models import OutboxMessage
 from db.workspace import Workspace
 from engine import events as ev
 from engine.project_engine import ProjectEngine
+from graph.document import FunnelDocument
 from tests.engine.helpers import funnel, make_project
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def one_message_funnel() -> object:
+def one_message_funnel() -> FunnelDocument:
     return funnel(
         "Бенч",
         {
@@ -84,7 +85,7 @@ async def bench_database(
         ws = await Workspace.open(Path(tmp) / "ws")
         project = await make_project(
             ws,
-            [one_message_funnel()],  # type: ignore[list-item]
+            [one_message_funnel()],
             database_url=database_url,
             name=f"bench engine {int(time.time())}",
         )

@@ -73,9 +73,7 @@ async def create_project(directory: Path) -> tuple[Path, int, str]:
         db = await ws.open_project_db(project)
         try:
             async with db.sessions() as s:
-                version = (
-                    await s.scalars(select(FunnelVersion).order_by(FunnelVersion.id))
-                ).all()
+                version = (await s.scalars(select(FunnelVersion).order_by(FunnelVersion.id))).all()
             for v in version:
                 doc = json.loads(v.document_json)
                 if doc["name"] == FUNNEL:
@@ -119,8 +117,19 @@ def bulk_insert(path: Path, version_id: int, node_id: str, count: int, batch: in
             else:  # the measured batch: a placeholder, set when the measurement starts
                 due = sqlite_time(now + timedelta(days=3650))
             rows.append(
-                (i + 1, i + 1, version_id, node_id, "waiting", due, "delay", channel, created,
-                 created, context)
+                (
+                    i + 1,
+                    i + 1,
+                    version_id,
+                    node_id,
+                    "waiting",
+                    due,
+                    "delay",
+                    channel,
+                    created,
+                    created,
+                    context,
+                )
             )
         con.executemany(
             "INSERT INTO runs (id, contact_id, funnel_version_id, node_id, status, due_at, "
@@ -155,14 +164,17 @@ async def measure(directory: Path, count: int, batch: int, lead: float) -> None:
     await engine.start()
     nxt = await engine.next_due()
     restart = time.perf_counter() - t0
-    print(f"restart (open workspace + db, engine.start, first next_due): {restart:.3f} s; "
-          f"next due {nxt}")
+    print(
+        f"restart (open workspace + db, engine.start, first next_due): {restart:.3f} s; "
+        f"next due {nxt}"
+    )
 
     t = time.perf_counter()
     fired = await engine.run_due_timers()
     print(f"run_due_timers with nothing due: {fired} fired in {time.perf_counter() - t:.3f} s")
-    print(f"RSS after start + next_due + run_due_timers: {rss_mb():.0f} MB "
-          f"(peak {peak_mb():.0f} MB)")
+    print(
+        f"RSS after start + next_due + run_due_timers: {rss_mb():.0f} MB (peak {peak_mb():.0f} MB)"
+    )
 
     loop_task = asyncio.create_task(engine.timer_loop())
     give_up = time.monotonic() + lead + 600
@@ -193,9 +205,11 @@ async def measure(directory: Path, count: int, batch: int, lead: float) -> None:
     def p(q: float) -> float:
         return lat[min(len(lat) - 1, int(q * len(lat)))]
 
-    print(f"due → fired over {batch} timers due at the same moment: p50 {p(0.5):.3f} s, "
-          f"p99 {p(0.99):.3f} s, max {lat[-1]:.3f} s; whole batch fired "
-          f"{(all_fired - due).total_seconds():.3f} s after due")
+    print(
+        f"due → fired over {batch} timers due at the same moment: p50 {p(0.5):.3f} s, "
+        f"p99 {p(0.99):.3f} s, max {lat[-1]:.3f} s; whole batch fired "
+        f"{(all_fired - due).total_seconds():.3f} s after due"
+    )
     print(f"RSS after firing: {rss_mb():.0f} MB (peak {peak_mb():.0f} MB)")
     await db.dispose()
     await ws.close()
@@ -219,11 +233,24 @@ def main() -> None:
         path, version_id, node_id = asyncio.run(create_project(directory / "ws"))
         bulk_insert(path, version_id, node_id, args.count, args.batch)
         size = sum(f.stat().st_size for f in path.parent.iterdir()) / 2**20
-        print(f"setup: {args.count:,} pending + {args.batch:,} timers in "
-              f"{time.perf_counter() - started:.0f} s, database {size:.0f} MB")
+        print(
+            f"setup: {args.count:,} pending + {args.batch:,} timers in "
+            f"{time.perf_counter() - started:.0f} s, database {size:.0f} MB"
+        )
         subprocess.run(
-            [sys.executable, __file__, "--measure", "--dir", str(directory), "--count",
-             str(args.count), "--batch", str(args.batch), "--lead", str(args.lead)],
+            [
+                sys.executable,
+                __file__,
+                "--measure",
+                "--dir",
+                str(directory),
+                "--count",
+                str(args.count),
+                "--batch",
+                str(args.batch),
+                "--lead",
+                str(args.lead),
+            ],
             check=True,
         )
 

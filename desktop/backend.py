@@ -10,6 +10,7 @@ in this process, over the local workspace) or :class:`desktop.remote_client.Remo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from engine.funnel_store import StaleDraftError
@@ -195,6 +196,60 @@ class EmbeddedBackend:
 
     async def version_document(self, project: str, funnel_id: int, version: int) -> FunnelDocument:
         return await self.service.version_document(project, funnel_id, version)
+
+
+    # --- staff panels (JSON-shaped dicts, as the HTTP API returns them) -------------------
+
+    async def search_contacts(
+        self, project: str, q: str = "", tag: str | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.service.search_contacts(project, q, tag)
+
+    async def contact_card(self, project: str, contact_id: int) -> dict[str, Any]:
+        return await self.service.contact_card(project, contact_id)
+
+    async def add_contact_tag(self, project: str, contact_id: int, tag: str, by: str) -> bool:
+        return await self.service.add_contact_tag(project, contact_id, tag, by)
+
+    async def remove_contact_tag(self, project: str, contact_id: int, tag: str, by: str) -> bool:
+        return await self.service.remove_contact_tag(project, contact_id, tag, by)
+
+    async def stop_run(self, project: str, run_id: int, by: str) -> None:
+        await self.service.stop_run(project, run_id, by)
+
+    async def restart_run(self, project: str, run_id: int, by: str) -> int | None:
+        return await self.service.restart_run(project, run_id, by)
+
+    async def rollback_preview(self, project: str, run_id: int) -> dict[str, Any]:
+        return await self.service.rollback_preview(project, run_id)
+
+    async def rollback_apply(self, project: str, run_id: int, by: str) -> dict[str, Any]:
+        return await self.service.rollback_apply(project, run_id, by)
+
+    async def list_notifications(
+        self, project: str, kind: str | None = None, resolved: bool | None = None
+    ) -> list[dict[str, Any]]:
+        return await self.service.list_notifications(project, kind, resolved)
+
+    async def unresolved_notifications(self, project: str) -> int:
+        return await self.service.unresolved_notifications(project)
+
+    async def resolve_notification(
+        self, project: str, notification_id: int, by: str
+    ) -> dict[str, Any]:
+        return await self.service.resolve_notification(project, notification_id, by)
+
+    async def list_purchases(
+        self,
+        project: str,
+        product: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        return await self.service.list_purchases(project, product, since, until)
+
+    async def list_products(self, project: str) -> list[str]:
+        return await self.service.list_products(project)
 
 
 def as_backend(engine: Any) -> EngineBackend:

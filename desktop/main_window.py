@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSizePolicy,
+    QTabWidget,
     QToolBar,
     QTreeWidget,
     QTreeWidgetItem,
@@ -107,6 +108,12 @@ _STRINGS: dict[str, tuple[str, str]] = {
     ),
     "problems_found": ("Найдено проблем: {n}", "Problems found: {n}"),
     "no_problems": ("Проблем нет", "No problems"),
+    "tab_editor": ("Редактор", "Editor"),
+    "tab_contacts": ("Контакты", "Contacts"),
+    "tab_notifications": ("Уведомления", "Notifications"),
+    "tab_notifications_n": ("Уведомления ({n})", "Notifications ({n})"),
+    "tab_purchases": ("Покупки", "Purchases"),
+    "save_file": ("Сохранить файл", "Save file"),
 }
 
 
@@ -274,7 +281,13 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
 
         self.editor = _make_editor()
-        self.setCentralWidget(self.editor)
+        self.panels: dict[str, Any] = {}
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.editor, t("tab_editor"))
+        self._add_panels()
+        self.tabs.currentChanged.connect(lambda _: self.refresh_current_panel())
+        self.setCentralWidget(self.tabs)
         if hasattr(self.editor, "badgeClicked"):
             self.editor.badgeClicked.connect(
                 lambda node_id: self.run(self.show_node_contacts(node_id))
@@ -283,6 +296,49 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.status)
         self.refresh_timer = QTimer(self, interval=1000)
         self.refresh_timer.timeout.connect(lambda: self.run(self.refresh_counts(), quiet=True))
+
+    # --- staff panels (desktop/panels/) ----------------------------------------------------
+
+    def _add_panels(self) -> None:
+        from desktop.panels.contacts import ContactsPanel
+        from desktop.panels.notifications import NotificationsPanel
+        from desktop.panels.purchases import PurchasesPanel
+
+        for key, panel_class in (
+            ("contacts", ContactsPanel),
+            ("notifications", NotificationsPanel),
+            ("purchases", PurchasesPanel),
+        ):
+            panel = panel_class(self)
+            self.panels[key] = panel
+            self.tabs.addTab(panel, t(f"tab_{key}"))
+
+    def show_panel(self, key: str) -> Any:
+        """Bring the panel ``key`` ("contacts", …) to the front and return it."""
+        panel = self.panels[key]
+        self.tabs.setCurrentWidget(panel)
+        return panel
+
+    def refresh_panels(self) -> None:
+        """After a project switch: the open panel reloads, the notifications counter too."""
+        self.refresh_current_panel()
+        if "notifications" in self.panels:
+            self.run(self.panels["notifications"].refresh_counter(), quiet=True)
+
+    def refresh_current_panel(self) -> None:
+        panel = self.tabs.currentWidget()
+        if panel is not self.editor and hasattr(panel, "refresh") and self.project:
+            self.run(panel.refresh())
+
+    def set_panel_title(self, panel: Any, title: str) -> None:
+        self.tabs.setTabText(self.tabs.indexOf(panel), title)
+
+    def save_path(self, title: str, suggested: str, filters: str) -> str | None:
+        """Where to save a file (tests replace it); None if cancelled."""
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getSaveFileName(self, title or t("save_file"), suggested, filters)
+        return path or None
 
     # --- async plumbing -------------------------------------------------------------------
 
@@ -352,6 +408,7 @@ class MainWindow(QMainWindow):
             self.status.setText(
                 t("status_remote", url=self.backend.description, who=who, where=where)
             )
+        self.refresh_panels()
         await self.reload_robots()
         if self.funnels:
             # The oldest robot first: in the demo project that is the open-bot funnel.

@@ -306,3 +306,97 @@ class RemoteBackend:
     async def version_document(self, project: str, funnel_id: int, version: int) -> FunnelDocument:
         path = f"{self._f(project, funnel_id)}/versions/{int(version)}"
         return load_funnel((await self._call("GET", path)).json()["document"])
+
+    # --- staff panels (the API's JSON as it is) ---------------------------------------------
+
+    async def search_contacts(
+        self, project: str, q: str = "", tag: str | None = None
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": 100}
+        if q.strip():
+            params["q"] = q.strip()
+        if tag:
+            params["tag"] = tag
+        rows: list[dict[str, Any]] = (
+            await self._call("GET", f"{self._p(project)}/contacts", params=params)
+        ).json()
+        return rows
+
+    async def contact_card(self, project: str, contact_id: int) -> dict[str, Any]:
+        path = f"{self._p(project)}/contacts/{int(contact_id)}"
+        card: dict[str, Any] = (await self._call("GET", path)).json()
+        names = {f.id: f.name for f in await self.list_funnels(project)}
+        for run in card.get("runs", []):
+            run.setdefault("funnel", names.get(run.get("funnel_id"), str(run.get("funnel_id"))))
+            run.setdefault("node", (run.get("node_id") or "")[:8])
+        return card
+
+    async def add_contact_tag(self, project: str, contact_id: int, tag: str, by: str) -> bool:
+        path = f"{self._p(project)}/contacts/{int(contact_id)}/tags"
+        return bool((await self._call("POST", path, json={"tag": tag})).json().get("changed"))
+
+    async def remove_contact_tag(self, project: str, contact_id: int, tag: str, by: str) -> bool:
+        path = f"{self._p(project)}/contacts/{int(contact_id)}/tags/{quote(tag, safe='')}"
+        return bool((await self._call("DELETE", path)).json().get("changed"))
+
+    async def stop_run(self, project: str, run_id: int, by: str) -> None:
+        await self._call("POST", f"{self._p(project)}/runs/{int(run_id)}/stop", json={})
+
+    async def restart_run(self, project: str, run_id: int, by: str) -> int | None:
+        path = f"{self._p(project)}/runs/{int(run_id)}/restart"
+        new: int | None = (await self._call("POST", path, json={})).json().get("new_run_id")
+        return new
+
+    async def rollback_preview(self, project: str, run_id: int) -> dict[str, Any]:
+        path = f"{self._p(project)}/runs/{int(run_id)}/rollback"
+        plan: dict[str, Any] = (await self._call("GET", path)).json()
+        return plan
+
+    async def rollback_apply(self, project: str, run_id: int, by: str) -> dict[str, Any]:
+        path = f"{self._p(project)}/runs/{int(run_id)}/rollback"
+        plan: dict[str, Any] = (await self._call("POST", path, json={})).json()
+        return plan
+
+    async def list_notifications(
+        self, project: str, kind: str | None = None, resolved: bool | None = None
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": 1000}
+        if kind:
+            params["kind"] = kind
+        if resolved is not None:
+            params["resolved"] = "true" if resolved else "false"
+        path = f"{self._p(project)}/notifications"
+        rows: list[dict[str, Any]] = (await self._call("GET", path, params=params)).json()
+        return rows
+
+    async def unresolved_notifications(self, project: str) -> int:
+        return len(await self.list_notifications(project, resolved=False))
+
+    async def resolve_notification(
+        self, project: str, notification_id: int, by: str
+    ) -> dict[str, Any]:
+        path = f"{self._p(project)}/notifications/{int(notification_id)}/resolve"
+        row: dict[str, Any] = (await self._call("POST", path)).json()
+        return row
+
+    async def list_purchases(
+        self,
+        project: str,
+        product: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": 1000}
+        if product:
+            params["product"] = product
+        if since is not None:
+            params["since"] = since.isoformat()
+        if until is not None:
+            params["until"] = until.isoformat()
+        path = f"{self._p(project)}/purchases"
+        rows: list[dict[str, Any]] = (await self._call("GET", path, params=params)).json()
+        return rows
+
+    async def list_products(self, project: str) -> list[str]:
+        rows = (await self._call("GET", f"{self._p(project)}/products")).json()
+        return sorted(str(r["name"]) for r in rows)

@@ -8,6 +8,7 @@ to remote desktops. Every method opens its own transaction and returns plain dat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -86,7 +87,374 @@ class PublishOutcome:
     contacts_on_removed_nodes: int
 
 
-class WorkspaceService:
+# --- staff panels: contacts, notifications, purchases (plain JSON-shaped dicts, the same
+# shapes as the HTTP API returns, so the desktop treats embedded and remote alike) ---------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class _PanelOperations:
+    """Mixed into :class:`WorkspaceService` below (kept apart to leave the class above as it
+    was). Staff actions go through ``engine.flows`` on a :class:`ProjectEngine` of the
+    project: ``engine_provider`` (the running daemon's engine) or one built on demand."""
+
+    engine_provider: object | None = None
+
+    async def project_engine(self, project: str):  # type: ignore[no-untyped-def]
+        from engine.project_engine import ProjectEngine
+
+        self_: Any = self
+        record = await self_.workspace.get_project(project)
+        provider = getattr(self, "engine_provider", None)
+        if provider is not None:
+            return await provider(record)  # type: ignore[operator]
+        engines: dict[int, ProjectEngine] = self.__dict__.setdefault("_panel_engines", {})
+        engine = engines.get(record.id)
+        if engine is None:
+            engine = ProjectEngine(
+                await self_.database(record), project=record.name, timezone=record.timezone
+            )
+            await engine.start()
+            engines[record.id] = engine
+        else:
+            async with engine.db.sessions() as session:  # published versions since
+                await engine.reload(session)
+        return engine
+
+    async def search_contacts(
+        self, project: str, q: str = "", tag: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Contacts by Telegram id, @username, name (any part) and/or a tag, newest first."""
+        from sqlalchemy import ColumnElement, or_
+
+        from db.models import Contact, ContactTag, Tag
+
+        query = select(Contact).order_by(Contact.id.desc()).limit(limit)
+        text = (q or "").strip()
+        if text:
+            word = text.lstrip("@")
+            conditions: list[ColumnElement[bool]] = []
+            for variant in dict.fromkeys((word, word.lower(), word.capitalize(), word.upper())):
+                escaped = variant.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                conditions += [
+                    column.ilike(f"%{escaped}%", escape="\\")
+                    for column in (Contact.username, Contact.first_name, Contact.last_name)
+                ]
+            if text.isdigit() and len(text) < 19:
+                conditions.append(Contact.telegram_user_id == int(text))
+            query = query.where(or_(*conditions))
+        if tag and tag.strip():
+            query = query.where(
+                Contact.id.in_(
+                    select(ContactTag.contact_id).join(Tag).where(Tag.name == tag.strip())
+                )
+            )
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as session:
+            contacts = (await session.scalars(query)).all()
+            rows = (
+                await session.execute(
+                    select(ContactTag.contact_id, Tag.name)
+                    .join(Tag)
+                    .where(ContactTag.contact_id.in_([c.id for c in contacts]))
+                    .order_by(Tag.name)
+                )
+            ).all()
+        tags: dict[int, list[str]] = {}
+        for contact_id, name in rows:
+            tags.setdefault(contact_id, []).append(name)
+        return [
+            {
+                "id": c.id,
+                "telegram_user_id": c.telegram_user_id,
+                "username": c.username,
+                "first_name": c.first_name,
+                "last_name": c.last_name,
+                "created_at": _iso(c.created_at),
+                "tags": tags.get(c.id, []),
+            }
+            for c in contacts
+        ]
+
+    async def contact_card(self, project: str, contact_id: int) -> dict[str, Any]:
+        """The contact card (the API's shape) plus ``funnel`` and ``node`` titles per run."""
+        from db.models import (
+            Contact,
+            ContactTag,
+            HistoryEvent,
+            Product,
+            Purchase,
+            Run,
+            Tag,
+            Variable,
+        )
+
+        engine = await self.project_engine(project)
+        async with engine.db.sessions() as s:
+            contact = await s.get(Contact, contact_id)
+            if contact is None:
+                raise FunnelNotFoundError(f"no contact {contact_id}")
+            tags = (
+                await s.execute(
+                    select(ContactTag, Tag)
+                    .join(Tag)
+                    .where(ContactTag.contact_id == contact_id)
+                    .order_by(ContactTag.added_at)
+                )
+            ).all()
+            variables = (
+                await s.scalars(
+                    select(Variable).where(Variable.contact_id == contact_id).order_by(Variable.name)
+                )
+            ).all()
+            runs = (
+                await s.execute(
+                    select(Run, FunnelVersion.funnel_id, FunnelVersion.version)
+                    .join(FunnelVersion, FunnelVersion.id == Run.funnel_version_id)
+                    .where(Run.contact_id == contact_id)
+                    .order_by(Run.id.desc())
+                )
+            ).all()
+            run_rows: list[dict[str, Any]] = []
+            for r, funnel_id, version in runs:
+                compiled = await engine.compiled(s, r.funnel_version_id)
+                run_rows.append(
+                    {
+                        "id": r.id,
+                        "funnel_id": funnel_id,
+                        "funnel": compiled.name,
+                        "version": version,
+                        "node_id": r.node_id,
+                        "node": compiled.title(r.node_id) if r.node_id else "",
+                        "status": str(r.status),
+                        "awaiting": r.awaiting,
+                        "due_at": _iso(r.due_at),
+                        "started_at": _iso(r.started_at),
+                        "finished_at": _iso(r.finished_at),
+                        "stopped_at": _iso(r.stopped_at),
+                        "error": r.error,
+                    }
+                )
+            history = (
+                await s.scalars(
+                    select(HistoryEvent)
+                    .where(HistoryEvent.contact_id == contact_id)
+                    .order_by(HistoryEvent.at.desc(), HistoryEvent.id.desc())
+                    .limit(200)
+                )
+            ).all()
+            purchases = (
+                await s.execute(
+                    select(Purchase, Product.name)
+                    .join(Product)
+                    .where(Purchase.contact_id == contact_id)
+                    .order_by(Purchase.recorded_at)
+                )
+            ).all()
+        return {
+            "id": contact.id,
+            "telegram_user_id": contact.telegram_user_id,
+            "username": contact.username,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "created_at": _iso(contact.created_at),
+            "tags": [tag.name for _, tag in tags],
+            "tag_details": [
+                {"tag": tag.name, "added_at": _iso(ct.added_at), "added_by": ct.added_by}
+                for ct, tag in tags
+            ],
+            "variables": [
+                {"name": v.name, "value": v.value, "updated_at": _iso(v.updated_at)}
+                for v in variables
+            ],
+            "runs": run_rows,
+            "history": [
+                {
+                    "id": h.id,
+                    "at": _iso(h.at),
+                    "kind": h.kind,
+                    "run_id": h.run_id,
+                    "node_id": h.node_id,
+                    "actor": h.actor,
+                    "details": h.details,
+                }
+                for h in history
+            ],
+            "purchases": [
+                {
+                    "id": p.id,
+                    "product": product,
+                    "amount": str(p.amount) if p.amount is not None else None,
+                    "currency": p.currency,
+                    "recorded_at": _iso(p.recorded_at),
+                }
+                for p, product in purchases
+            ],
+        }
+
+    async def add_contact_tag(self, project: str, contact_id: int, tag: str, by: str) -> bool:
+        from engine import flows
+
+        engine = await self.project_engine(project)
+        return await flows.staff_add_tag(engine, contact_id, tag, actor=by)
+
+    async def remove_contact_tag(self, project: str, contact_id: int, tag: str, by: str) -> bool:
+        from engine import flows
+
+        engine = await self.project_engine(project)
+        return await flows.staff_remove_tag(engine, contact_id, tag, actor=by)
+
+    async def stop_run(self, project: str, run_id: int, by: str, reason: str = "") -> None:
+        from engine import flows
+
+        await flows.stop_run(await self.project_engine(project), run_id, actor=by, reason=reason)
+
+    async def restart_run(self, project: str, run_id: int, by: str, reason: str = "") -> int | None:
+        from engine import flows
+
+        engine = await self.project_engine(project)
+        return await flows.restart_run(engine, run_id, actor=by, reason=reason)
+
+    async def rollback_preview(self, project: str, run_id: int) -> dict[str, Any]:
+        import dataclasses
+
+        from engine import flows
+
+        plan = await flows.rollback_preview(await self.project_engine(project), run_id)
+        return dataclasses.asdict(plan)
+
+    async def rollback_apply(
+        self, project: str, run_id: int, by: str, reason: str = ""
+    ) -> dict[str, Any]:
+        import dataclasses
+
+        from engine import flows
+
+        engine = await self.project_engine(project)
+        plan = await flows.rollback_apply(engine, run_id, actor=by, reason=reason)
+        return dataclasses.asdict(plan)
+
+    # notifications (R9)
+
+    async def list_notifications(
+        self,
+        project: str,
+        kind: str | None = None,
+        resolved: bool | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
+        from db.models import Notification, NotificationKind
+
+        query = select(Notification).order_by(
+            Notification.created_at.desc(), Notification.id.desc()
+        )
+        if kind:
+            query = query.where(Notification.kind == NotificationKind(kind))
+        if resolved is not None:
+            column = Notification.resolved_at
+            query = query.where(column.is_not(None) if resolved else column.is_(None))
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as s:
+            return [_notification(n) for n in await s.scalars(query.limit(limit))]
+
+    async def unresolved_notifications(self, project: str) -> int:
+        from db.models import Notification
+
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as s:
+            count = await s.scalar(
+                select(func.count(Notification.id)).where(Notification.resolved_at.is_(None))
+            )
+        return int(count or 0)
+
+    async def resolve_notification(
+        self, project: str, notification_id: int, by: str
+    ) -> dict[str, Any]:
+        from datetime import UTC
+
+        from db.models import Notification
+
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as s, s.begin():
+            n = await s.get(Notification, notification_id)
+            if n is None:
+                raise FunnelNotFoundError(f"no notification {notification_id}")
+            if n.resolved_at is None:
+                n.resolved_at = datetime.now(UTC)
+                n.resolved_by = by if ":" in by else f"staff:{by}"
+            return _notification(n)
+
+    # purchases (R11)
+
+    async def list_purchases(
+        self,
+        project: str,
+        product: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = 1000,
+    ) -> list[dict[str, Any]]:
+        from db.models import Contact, Product, Purchase
+
+        query = (
+            select(Purchase, Product.name, Contact)
+            .join(Product, Product.id == Purchase.product_id)
+            .join(Contact, Contact.id == Purchase.contact_id)
+            .order_by(Purchase.recorded_at.desc(), Purchase.id.desc())
+        )
+        if product:
+            query = query.where(Product.name == product.strip())
+        if since is not None:
+            query = query.where(Purchase.recorded_at >= since)
+        if until is not None:
+            query = query.where(Purchase.recorded_at < until)
+        if limit is not None:
+            query = query.limit(limit)
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as s:
+            rows = (await s.execute(query)).all()
+        return [
+            {
+                "id": p.id,
+                "recorded_at": _iso(p.recorded_at),
+                "product": name,
+                "amount": str(p.amount) if p.amount is not None else None,
+                "currency": p.currency,
+                "contact_id": c.id,
+                "telegram_user_id": c.telegram_user_id,
+                "username": c.username,
+                "name": " ".join(x for x in (c.first_name, c.last_name) if x),
+            }
+            for p, name, c in rows
+        ]
+
+    async def list_products(self, project: str) -> list[str]:
+        from db.models import Product
+
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as s:
+            return list(await s.scalars(select(Product.name).order_by(Product.name)))
+
+
+def _notification(n: Any) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "kind": str(n.kind),
+        "text": n.text,
+        "contact_id": n.contact_id,
+        "run_id": n.run_id,
+        "channel_id": n.channel_id,
+        "details": n.details or {},
+        "created_at": _iso(n.created_at),
+        "resolved_at": _iso(n.resolved_at),
+        "resolved_by": n.resolved_by,
+    }
+
+
+
+class WorkspaceService(_PanelOperations):
     """Staff operations over every project of one workspace."""
 
     def __init__(self, workspace: Workspace) -> None:
@@ -280,3 +648,4 @@ class WorkspaceService:
             if row is None:
                 raise FunnelNotFoundError(f"funnel {funnel_id} has no version {version}")
             return load_funnel(row.document_json)
+

@@ -1,0 +1,358 @@
+"""Contacts: search (Telegram id, @username, name, tag) and the contact card — tags,
+variables, runs with stop / restart / roll back (with a preview), history, purchases."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.i18n import register
+from desktop.panels import cells, fill, person, selected_key, table, when
+
+t = register(
+    "contacts",
+    {
+        "search": ("Поиск: id, @username, имя…", "Search: id, @username, name…"),
+        "any_tag": ("Любой тег", "Any tag"),
+        "found": ("Найдено: {n}", "Found: {n}"),
+        "pick": ("Выберите контакт слева", "Choose a contact on the left"),
+        "tags": ("Теги:", "Tags:"),
+        "add_tag": ("Добавить тег", "Add tag"),
+        "remove_tag": ("Снять тег", "Remove tag"),
+        "runs": ("Запуски", "Runs"),
+        "history": ("История", "History"),
+        "variables": ("Переменные", "Variables"),
+        "purchases": ("Покупки", "Purchases"),
+        "stop": ("Остановить", "Stop"),
+        "restart": ("Перезапустить", "Restart"),
+        "rollback": ("Откатить…", "Roll back…"),
+        "funnel": ("Робот", "Robot"),
+        "node": ("Шаг", "Step"),
+        "status": ("Статус", "Status"),
+        "started": ("Начат", "Started"),
+        "at": ("Когда", "When"),
+        "kind": ("Событие", "Event"),
+        "actor": ("Кто", "By"),
+        "details": ("Подробности", "Details"),
+        "name": ("Имя", "Name"),
+        "value": ("Значение", "Value"),
+        "updated": ("Изменено", "Updated"),
+        "product": ("Продукт", "Product"),
+        "amount": ("Сумма", "Amount"),
+        "date": ("Дата", "Date"),
+        "no_run": ("Выберите запуск в таблице", "Choose a run in the table"),
+        "stop_q": ("Остановить запуск №{id} робота «{funnel}»?", "Stop run #{id} of “{funnel}”?"),
+        "restart_q": (
+            "Остановить запуск №{id} и запустить робота «{funnel}» заново?",
+            "Stop run #{id} and start “{funnel}” again?",
+        ),
+        "rollback_q": (
+            "Откатить запуск №{id} робота «{funnel}»?\n\n{changes}",
+            "Roll back run #{id} of “{funnel}”?\n\n{changes}",
+        ),
+        "rb_stop": ("Запуск будет остановлен", "The run will be stopped"),
+        "rb_resume": (
+            "Продолжится «{funnel}» с шага «{node}»",
+            "“{funnel}” resumes at “{node}”",
+        ),
+        "rb_tag": ("Будет снят тег «{tag}»", "Tag “{tag}” will be removed"),
+        "rb_link": ("Будет отозвана персональная ссылка №{id}", "Personal link #{id} revoked"),
+        "rb_nothing": ("Ничего не изменится", "Nothing will change"),
+        "done": ("Готово", "Done"),
+        "id_line": ("Telegram ID {tid} · контакт №{id} · с {since}", "Telegram ID {tid} · contact #{id} · since {since}"),
+    },
+)
+
+STATUS = {
+    "active": ("выполняется", "running"),
+    "waiting": ("ждёт", "waiting"),
+    "finished": ("завершён", "finished"),
+    "stopped": ("остановлен", "stopped"),
+    "failed": ("ошибка", "failed"),
+}
+
+
+def status_text(status: str) -> str:
+    from desktop.i18n import language
+
+    pair = STATUS.get(status.split(".")[-1].lower())
+    return (pair[0] if language() == "ru" else pair[1]) if pair else status
+
+
+def describe_rollback(plan: dict[str, Any]) -> str:
+    """What rolling a run back changes, one line each."""
+    lines = [t("rb_stop")] if plan.get("stop_self") else []
+    lines += [t("rb_resume", funnel=r["funnel"], node=r["node"]) for r in plan.get("resume_runs", [])]
+    lines += [t("rb_tag", tag=tag) for tag in plan.get("remove_tags", [])]
+    lines += [t("rb_link", id=link) for link in plan.get("revoke_links", [])]
+    return "\n".join(lines) or t("rb_nothing")
+
+
+class ContactsPanel(QWidget):
+    """Search on the left, the chosen contact's card on the right."""
+
+    def __init__(self, host: Any) -> None:
+        super().__init__()
+        self.host = host
+        self.card: dict[str, Any] | None = None
+        self.results: list[dict[str, Any]] = []
+        self._debounce = QTimer(self, singleShot=True, interval=300)
+        self._debounce.timeout.connect(lambda: self.host.run(self.search()))
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(0, 0, 0, 0)
+        self.query = QLineEdit(placeholderText=t("search"))
+        self.query.setClearButtonEnabled(True)
+        self.query.textChanged.connect(lambda _: self._debounce.start())
+        self.tag_filter = QComboBox()
+        self.tag_filter.currentIndexChanged.connect(lambda _: self._debounce.start())
+        self.found = QLabel()
+        self.list = QListWidget()
+        self.list.currentItemChanged.connect(self._chosen)
+        for w in (self.query, self.tag_filter, self.found, self.list):
+            lv.addWidget(w)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(6, 0, 0, 0)
+        self.header = QLabel(t("pick"))
+        self.header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        rv.addWidget(self.header)
+        tag_row = QHBoxLayout()
+        tag_row.addWidget(QLabel(t("tags")))
+        self.tags = QListWidget()
+        self.tags.setFlow(QListWidget.Flow.LeftToRight)
+        self.tags.setWrapping(True)
+        self.tags.setSpacing(2)
+        self.tags.setMaximumHeight(52)
+        self.tags.setStyleSheet(
+            "QListWidget::item { background: #e3edf7; border-radius: 4px; padding: 1px 6px; }"
+            "QListWidget::item:selected { background: #3d7cc9; color: white; }"
+        )
+        tag_row.addWidget(self.tags, 1)
+        self.new_tag = QComboBox(editable=True)
+        self.new_tag.setMinimumWidth(160)
+        tag_row.addWidget(self.new_tag)
+        self.add_tag_button = QPushButton(t("add_tag"))
+        self.add_tag_button.clicked.connect(lambda: self.host.run(self.add_tag()))
+        self.remove_tag_button = QPushButton(t("remove_tag"))
+        self.remove_tag_button.clicked.connect(lambda: self.host.run(self.remove_tag()))
+        tag_row.addWidget(self.add_tag_button)
+        tag_row.addWidget(self.remove_tag_button)
+        rv.addLayout(tag_row)
+
+        self.tabs = QTabWidget()
+        runs_page = QWidget()
+        runs_layout = QVBoxLayout(runs_page)
+        self.runs = table(["№", t("funnel"), t("node"), t("status"), t("started")])
+        runs_layout.addWidget(self.runs)
+        buttons = QHBoxLayout()
+        self.stop_button = QPushButton(t("stop"))
+        self.stop_button.clicked.connect(lambda: self.host.run(self.stop_run()))
+        self.restart_button = QPushButton(t("restart"))
+        self.restart_button.clicked.connect(lambda: self.host.run(self.restart_run()))
+        self.rollback_button = QPushButton(t("rollback"))
+        self.rollback_button.clicked.connect(lambda: self.host.run(self.rollback_run()))
+        for b in (self.stop_button, self.restart_button, self.rollback_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        runs_layout.addLayout(buttons)
+        self.tabs.addTab(runs_page, t("runs"))
+        self.history = table([t("at"), t("kind"), t("actor"), t("details")])
+        self.tabs.addTab(self.history, t("history"))
+        self.variables = table([t("name"), t("value"), t("updated")])
+        self.tabs.addTab(self.variables, t("variables"))
+        self.purchases = table([t("date"), t("product"), t("amount")])
+        self.tabs.addTab(self.purchases, t("purchases"))
+        rv.addWidget(self.tabs, 1)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([340, 860])
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+        self._set_enabled(False)
+
+    def _set_enabled(self, on: bool) -> None:
+        for w in (self.add_tag_button, self.remove_tag_button, self.new_tag, self.tabs):
+            w.setEnabled(on)
+
+    # --- data -------------------------------------------------------------------------
+
+    async def refresh(self) -> None:
+        """Reload tag lists and the search (after switching projects)."""
+        if not self.host.project:
+            return
+        catalog = await self.host.backend.catalog(self.host.project)
+        current = self.tag_filter.currentText()
+        self.tag_filter.blockSignals(True)
+        self.tag_filter.clear()
+        self.tag_filter.addItem(t("any_tag"), None)
+        for tag in sorted(catalog.tags):
+            self.tag_filter.addItem(tag, tag)
+        index = self.tag_filter.findText(current)
+        self.tag_filter.setCurrentIndex(max(0, index))
+        self.tag_filter.blockSignals(False)
+        self.new_tag.clear()
+        self.new_tag.addItems(sorted(catalog.tags))
+        self.new_tag.setCurrentText("")
+        await self.search()
+
+    async def search(self) -> list[dict[str, Any]]:
+        if not self.host.project:
+            return []
+        tag = self.tag_filter.currentData()
+        self.results = await self.host.backend.search_contacts(
+            self.host.project, self.query.text(), tag
+        )
+        chosen = self.card["id"] if self.card else None
+        self.list.blockSignals(True)
+        self.list.clear()
+        for row in self.results:
+            item = QListWidgetItem(person(row) + (f"\n  {', '.join(row['tags'])}" if row["tags"] else ""))
+            item.setData(Qt.ItemDataRole.UserRole, row["id"])
+            self.list.addItem(item)
+            if row["id"] == chosen:
+                self.list.setCurrentItem(item)
+        self.list.blockSignals(False)
+        self.found.setText(t("found", n=len(self.results)))
+        return self.results
+
+    def _chosen(self, item: QListWidgetItem | None, _previous: Any = None) -> None:
+        if item is not None:
+            self.host.run(self.open_contact(int(item.data(Qt.ItemDataRole.UserRole))))
+
+    async def open_contact(self, contact_id: int) -> dict[str, Any]:
+        """Show the card of ``contact_id`` (also used by other panels to jump here)."""
+        assert self.host.project
+        card = await self.host.backend.contact_card(self.host.project, contact_id)
+        self.show_card(card)
+        return card
+
+    def show_card(self, card: dict[str, Any]) -> None:
+        self.card = card
+        self.header.setText(
+            f"<h3 style='margin:0'>{person(card)}</h3>"
+            + t("id_line", tid=card["telegram_user_id"], id=card["id"], since=when(card.get("created_at")))
+        )
+        self.tags.clear()
+        self.tags.addItems(card.get("tags", []))
+        fill(
+            self.runs,
+            [
+                [r["id"], r.get("funnel", ""), r.get("node", ""), status_text(r["status"]), when(r.get("started_at"))]
+                for r in card.get("runs", [])
+            ],
+            [r["id"] for r in card.get("runs", [])],
+        )
+        if self.runs.rowCount():
+            self.runs.selectRow(0)
+        fill(
+            self.history,
+            [
+                [when(h["at"]), h["kind"], h.get("actor") or "", _details(h.get("details"))]
+                for h in card.get("history", [])
+            ],
+        )
+        fill(
+            self.variables,
+            [[v["name"], v.get("value"), when(v.get("updated_at"))] for v in card.get("variables", [])],
+        )
+        fill(
+            self.purchases,
+            [
+                [when(p.get("recorded_at")), p["product"], " ".join(x for x in (p.get("amount"), p.get("currency")) if x)]
+                for p in card.get("purchases", [])
+            ],
+        )
+        self._set_enabled(True)
+
+    def tag_names(self) -> list[str]:
+        return [self.tags.item(i).text() for i in range(self.tags.count())]
+
+    def run_rows(self) -> list[list[str]]:
+        return cells(self.runs)
+
+    # --- actions ----------------------------------------------------------------------
+
+    async def _reload(self) -> None:
+        if self.card is not None:
+            await self.open_contact(self.card["id"])
+        await self.search()
+
+    async def add_tag(self, tag: str | None = None) -> None:
+        tag = (tag or self.new_tag.currentText()).strip()
+        if self.card is None or not tag:
+            return
+        await self.host.backend.add_contact_tag(self.host.project, self.card["id"], tag, "desktop")
+        self.new_tag.setCurrentText("")
+        await self._reload()
+
+    async def remove_tag(self, tag: str | None = None) -> None:
+        if tag is None:
+            item = self.tags.currentItem()
+            tag = item.text() if item is not None else None
+        if self.card is None or not tag:
+            return
+        await self.host.backend.remove_contact_tag(self.host.project, self.card["id"], tag, "desktop")
+        await self._reload()
+
+    def _run(self) -> dict[str, Any] | None:
+        run_id = selected_key(self.runs)
+        run = next((r for r in (self.card or {}).get("runs", []) if r["id"] == run_id), None)
+        if run is None:
+            self.host.show_error(t("no_run"))
+        return run
+
+    async def stop_run(self) -> None:
+        run = self._run()
+        if run is None or not self.host.ask(t("stop"), t("stop_q", id=run["id"], funnel=run.get("funnel", ""))):
+            return
+        await self.host.backend.stop_run(self.host.project, run["id"], "desktop")
+        await self._reload()
+
+    async def restart_run(self) -> None:
+        run = self._run()
+        if run is None or not self.host.ask(t("restart"), t("restart_q", id=run["id"], funnel=run.get("funnel", ""))):
+            return
+        await self.host.backend.restart_run(self.host.project, run["id"], "desktop")
+        await self._reload()
+
+    async def rollback_run(self) -> dict[str, Any] | None:
+        """Show what a rollback changes; apply it if the user agrees. Returns the plan."""
+        run = self._run()
+        if run is None:
+            return None
+        plan = await self.host.backend.rollback_preview(self.host.project, run["id"])
+        question = t("rollback_q", id=run["id"], funnel=plan.get("funnel") or run.get("funnel", ""), changes=describe_rollback(plan))
+        self.last_rollback_question = question
+        if not self.host.ask(t("rollback"), question):
+            return plan
+        plan = await self.host.backend.rollback_apply(self.host.project, run["id"], "desktop")
+        await self._reload()
+        return plan
+
+
+def _details(details: Any) -> str:
+    if not details:
+        return ""
+    if isinstance(details, dict):
+        return ", ".join(f"{k}: {v}" for k, v in details.items() if v not in (None, "", [], {}))
+    return json.dumps(details, ensure_ascii=False)
