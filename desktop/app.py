@@ -34,11 +34,18 @@ def run_app(args: argparse.Namespace) -> int:
     async def start() -> int:
         from db.workspace import resolve_workspace_dir
         from desktop.main_window import MainWindow
+        from engine.daemon import EngineDaemon
         from engine.demo_setup import ensure_demo_project
         from engine.service import WorkspaceService
 
         service = await WorkspaceService.open(str(resolve_workspace_dir(args.workspace)))
         await ensure_demo_project(service.workspace)
+        # The embedded engine: the same daemon as on a server, minus the HTTP endpoint —
+        # bots with tokens, manager accounts, timers, the outbox and scheduled broadcasts
+        # run while the app is open; staff actions use its engines (and their locks).
+        daemon = EngineDaemon(service)
+        await daemon.start()
+        service.engine_provider = daemon.engine_for
         window = MainWindow(service)
         window.show()
         await window.load()
@@ -60,6 +67,7 @@ def run_app(args: argparse.Namespace) -> int:
         await closed.wait()
         if window.backend.description != "embedded":
             await window.backend.close()
+        await daemon.stop()
         await service.close()
         return 0
 

@@ -10,7 +10,7 @@ in this process, over the local workspace) or :class:`desktop.remote_client.Remo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
 
 from engine.funnel_store import StaleDraftError
@@ -197,7 +197,6 @@ class EmbeddedBackend:
     async def version_document(self, project: str, funnel_id: int, version: int) -> FunnelDocument:
         return await self.service.version_document(project, funnel_id, version)
 
-
     # --- staff panels (JSON-shaped dicts, as the HTTP API returns them) -------------------
 
     async def search_contacts(
@@ -250,6 +249,30 @@ class EmbeddedBackend:
 
     async def list_products(self, project: str) -> list[str]:
         return await self.service.list_products(project)
+
+    async def daily_report(self, project: str, first: date, last: date) -> dict[str, Any]:
+        return await self.service.daily_report(project, first, last)
+
+    async def list_bots(self, project: str) -> list[dict[str, Any]]:
+        return await self.service.list_bots(project)
+
+    async def preview_broadcast(self, project: str, segment: dict[str, Any]) -> int:
+        return await self.service.preview_broadcast(project, segment)
+
+    async def create_broadcast(self, project: str, data: dict[str, Any], by: str) -> dict[str, Any]:
+        return await self.service.create_broadcast(project, data, by)
+
+    async def list_broadcasts(self, project: str) -> list[dict[str, Any]]:
+        return await self.service.list_broadcasts(project)
+
+    async def get_broadcast(self, project: str, broadcast_id: int) -> dict[str, Any]:
+        return await self.service.get_broadcast(project, broadcast_id)
+
+    async def send_broadcast(self, project: str, broadcast_id: int) -> dict[str, Any]:
+        return await self.service.send_broadcast(project, broadcast_id)
+
+    async def cancel_broadcast(self, project: str, broadcast_id: int, by: str) -> dict[str, Any]:
+        return await self.service.cancel_broadcast(project, broadcast_id, by)
 
 
 def as_backend(engine: Any) -> EngineBackend:

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDockWidget,
+    QGridLayout,
     QInputDialog,
     QLabel,
     QLineEdit,
@@ -27,6 +28,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QSizePolicy,
     QTabWidget,
     QToolBar,
@@ -113,6 +115,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "tab_notifications": ("Уведомления", "Notifications"),
     "tab_notifications_n": ("Уведомления ({n})", "Notifications ({n})"),
     "tab_purchases": ("Покупки", "Purchases"),
+    "tab_reports": ("Отчёты", "Reports"),
+    "tab_broadcasts": ("Рассылки", "Broadcasts"),
     "save_file": ("Сохранить файл", "Save file"),
 }
 
@@ -261,17 +265,19 @@ class MainWindow(QMainWindow):
         self.robot_tree.itemActivated.connect(self._robot_chosen)
         self.robot_tree.itemClicked.connect(self._robot_chosen)
         layout.addWidget(self.robot_tree)
-        robot_bar = QToolBar()
-        for key, handler in (
-            ("new", self.new_robot),
-            ("rename", self.rename_robot),
-            ("duplicate", self.duplicate_robot),
-            ("delete", self.delete_robot),
+        robot_bar = QGridLayout()  # two rows: four actions do not fit one narrow toolbar
+        for index, (key, handler) in enumerate(
+            (
+                ("new", self.new_robot),
+                ("rename", self.rename_robot),
+                ("duplicate", self.duplicate_robot),
+                ("delete", self.delete_robot),
+            )
         ):
-            action = QAction(t(key), self)
-            action.triggered.connect(lambda _=False, h=handler: self.run(h()))
-            robot_bar.addAction(action)
-        layout.addWidget(robot_bar)
+            button = QPushButton(t(key))
+            button.clicked.connect(lambda _=False, h=handler: self.run(h()))
+            robot_bar.addWidget(button, index // 2, index % 2)
+        layout.addLayout(robot_bar)
         side.setMaximumWidth(290)
         dock = QDockWidget(t("robots"))
         dock.setObjectName("robots")
@@ -300,14 +306,18 @@ class MainWindow(QMainWindow):
     # --- staff panels (desktop/panels/) ----------------------------------------------------
 
     def _add_panels(self) -> None:
+        from desktop.panels.broadcasts import BroadcastsPanel
         from desktop.panels.contacts import ContactsPanel
         from desktop.panels.notifications import NotificationsPanel
         from desktop.panels.purchases import PurchasesPanel
+        from desktop.panels.reports import ReportsPanel
 
         for key, panel_class in (
             ("contacts", ContactsPanel),
             ("notifications", NotificationsPanel),
+            ("reports", ReportsPanel),
             ("purchases", PurchasesPanel),
+            ("broadcasts", BroadcastsPanel),
         ):
             panel = panel_class(self)
             self.panels[key] = panel

@@ -400,3 +400,53 @@ class RemoteBackend:
     async def list_products(self, project: str) -> list[str]:
         rows = (await self._call("GET", f"{self._p(project)}/products")).json()
         return sorted(str(r["name"]) for r in rows)
+
+    async def daily_report(self, project: str, first: Any, last: Any) -> dict[str, Any]:
+        params = {"from": first.isoformat(), "to": last.isoformat()}
+        p = self._p(project)
+        report: dict[str, Any] = (
+            await self._call("GET", f"{p}/reports/daily", params=params)
+        ).json()
+        rows = (await self._call("GET", f"{p}/reports/messages", params=params)).json()["rows"]
+        sent: dict[str, int] = {day["day"]: 0 for day in report["days"]}
+        for row in rows:
+            sent[row["day"]] = sent.get(row["day"], 0) + int(row["sent"])
+        report["sent"] = sent
+        return report
+
+    async def list_bots(self, project: str) -> list[dict[str, Any]]:
+        rows = (await self._call("GET", f"{self._p(project)}/channels")).json()
+        return [r for r in rows if r.get("kind") == "bot"]
+
+    async def preview_broadcast(self, project: str, segment: dict[str, Any]) -> int:
+        path = f"{self._p(project)}/broadcasts/preview"
+        return int((await self._call("POST", path, json=segment)).json()["count"])
+
+    async def create_broadcast(self, project: str, data: dict[str, Any], by: str) -> dict[str, Any]:
+        body = dict(data)
+        if isinstance(body.get("scheduled_at"), datetime):
+            body["scheduled_at"] = body["scheduled_at"].isoformat()
+        path = f"{self._p(project)}/broadcasts"
+        out: dict[str, Any] = (await self._call("POST", path, json=body)).json()
+        return out
+
+    async def list_broadcasts(self, project: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = (
+            await self._call("GET", f"{self._p(project)}/broadcasts")
+        ).json()
+        return rows
+
+    async def get_broadcast(self, project: str, broadcast_id: int) -> dict[str, Any]:
+        path = f"{self._p(project)}/broadcasts/{int(broadcast_id)}"
+        out: dict[str, Any] = (await self._call("GET", path)).json()
+        return out
+
+    async def send_broadcast(self, project: str, broadcast_id: int) -> dict[str, Any]:
+        path = f"{self._p(project)}/broadcasts/{int(broadcast_id)}/send"
+        out: dict[str, Any] = (await self._call("POST", path)).json()
+        return out
+
+    async def cancel_broadcast(self, project: str, broadcast_id: int, by: str) -> dict[str, Any]:
+        path = f"{self._p(project)}/broadcasts/{int(broadcast_id)}/cancel"
+        out: dict[str, Any] = (await self._call("POST", path)).json()
+        return out

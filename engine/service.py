@@ -8,8 +8,8 @@ to remote desktops. Every method opens its own transaction and returns plain dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -206,7 +206,9 @@ class _PanelOperations:
             ).all()
             variables = (
                 await s.scalars(
-                    select(Variable).where(Variable.contact_id == contact_id).order_by(Variable.name)
+                    select(Variable)
+                    .where(Variable.contact_id == contact_id)
+                    .order_by(Variable.name)
                 )
             ).all()
             runs = (
@@ -437,6 +439,128 @@ class _PanelOperations:
         async with db.sessions() as s:
             return list(await s.scalars(select(Product.name).order_by(Product.name)))
 
+    # reports (R16)
+
+    async def daily_report(self, project: str, first: Any, last: Any) -> dict[str, Any]:
+        """The daily key table from ``first`` to ``last`` (local dates, inclusive) with the
+        messages sent per day: ``{"stages", "days", "totals", "sent"}`` (the API's shape
+        plus ``sent``: day → messages sent)."""
+        from dataclasses import asdict
+        from zoneinfo import ZoneInfo
+
+        from engine import reports
+
+        record = await self.workspace.get_project(project)  # type: ignore[attr-defined]
+        tz = ZoneInfo(record.timezone)
+        db = await self.database(record)  # type: ignore[attr-defined]
+        async with db.sessions() as s:
+            report = await reports.daily_report(s, first, last, tz)
+            messages = await reports.messages_report(s, first, last, tz)
+        sent: dict[str, int] = {row.day: 0 for row in report.days}
+        for m in messages:
+            sent[m.day] = sent.get(m.day, 0) + m.sent
+        return {
+            "stages": report.stages,
+            "days": [asdict(r) for r in report.days],
+            "totals": asdict(report.totals),
+            "sent": sent,
+        }
+
+    # broadcasts (R17)
+
+    async def list_bots(self, project: str) -> list[dict[str, Any]]:
+        """The project's bots (broadcasts go through one): id, name, role, username."""
+        from db.models import Channel, ChannelKind
+
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as s:
+            rows = await s.scalars(
+                select(Channel).where(Channel.kind == ChannelKind.BOT).order_by(Channel.id)
+            )
+            return [
+                {
+                    "id": c.id,
+                    "kind": str(c.kind),
+                    "name": c.name,
+                    "role": str(c.role) if c.role else None,
+                    "username": c.username,
+                }
+                for c in rows
+            ]
+
+    async def preview_broadcast(self, project: str, segment: dict[str, Any]) -> int:
+        """How many contacts a segment (channel_id, tags_included, tags_excluded,
+        include_mode) reaches now."""
+        from engine import broadcasts as bc
+
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as s:
+            checked = await bc.check_segment(s, _segment(segment))
+            return await bc.preview_count(s, checked)
+
+    async def create_broadcast(self, project: str, data: dict[str, Any], by: str) -> dict[str, Any]:
+        """A broadcast from the API's fields (text, title, segment, buttons, scheduled_at,
+        send_now): a draft, scheduled, or started at once."""
+        from engine import broadcasts as bc
+
+        engine = await self.project_engine(project)
+        send_now = bool(data.get("send_now"))
+        async with engine.transaction() as s:
+            b = await bc.create_broadcast(
+                s,
+                text=data["text"],
+                segment=_segment(data),
+                created_by=by if ":" in by else f"staff:{by}",
+                now=engine.clock.now(),
+                buttons=data.get("buttons") or [],
+                title=data.get("title", ""),
+                scheduled_at=None if send_now else data.get("scheduled_at"),
+            )
+            broadcast_id = b.id
+        if send_now:
+            await bc.send_now(engine, broadcast_id)
+        return await self.get_broadcast(project, broadcast_id)
+
+    async def get_broadcast(self, project: str, broadcast_id: int) -> dict[str, Any]:
+        """The broadcast with its progress (refreshed from its outbox rows)."""
+        from db.models import Broadcast
+        from engine import broadcasts as bc
+
+        engine = await self.project_engine(project)
+        async with engine.transaction() as s:
+            b = await s.get(Broadcast, broadcast_id)
+            if b is None:
+                raise bc.BroadcastNotFoundError(f"no broadcast {broadcast_id}")
+            progress = await bc.refresh_progress(s, b, now=engine.clock.now())
+            return _broadcast(b, progress)
+
+    async def list_broadcasts(self, project: str) -> list[dict[str, Any]]:
+        from db.models import Broadcast, BroadcastStatus
+        from engine import broadcasts as bc
+
+        engine = await self.project_engine(project)
+        async with engine.transaction() as s:
+            rows = list(
+                await s.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(1000))
+            )
+            for b in rows:
+                if b.status is BroadcastStatus.SENDING:
+                    await bc.refresh_progress(s, b, now=engine.clock.now())
+            return [_broadcast(b) for b in rows]
+
+    async def send_broadcast(self, project: str, broadcast_id: int) -> dict[str, Any]:
+        from engine import broadcasts as bc
+
+        await bc.send_now(await self.project_engine(project), broadcast_id)
+        return await self.get_broadcast(project, broadcast_id)
+
+    async def cancel_broadcast(self, project: str, broadcast_id: int, by: str) -> dict[str, Any]:
+        from engine import broadcasts as bc
+
+        actor = by if ":" in by else f"staff:{by}"
+        await bc.cancel(await self.project_engine(project), broadcast_id, actor=actor)
+        return await self.get_broadcast(project, broadcast_id)
+
 
 def _notification(n: Any) -> dict[str, Any]:
     return {
@@ -451,7 +575,6 @@ def _notification(n: Any) -> dict[str, Any]:
         "resolved_at": _iso(n.resolved_at),
         "resolved_by": n.resolved_by,
     }
-
 
 
 class WorkspaceService(_PanelOperations):
@@ -649,3 +772,38 @@ class WorkspaceService(_PanelOperations):
                 raise FunnelNotFoundError(f"funnel {funnel_id} has no version {version}")
             return load_funnel(row.document_json)
 
+
+def _segment(data: dict[str, Any]) -> Any:
+    from db.models import TagMatch
+    from engine import broadcasts as bc
+
+    return bc.Segment(
+        int(data["channel_id"]),
+        tuple(data.get("tags_included") or ()),
+        tuple(data.get("tags_excluded") or ()),
+        TagMatch(data.get("include_mode") or TagMatch.ANY),
+    )
+
+
+def _broadcast(b: Any, progress: Any = None) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "title": b.title,
+        "text": b.text,
+        "buttons": b.buttons or [],
+        "channel_id": b.channel_id,
+        "tags_included": list(b.tags_included or []),
+        "tags_excluded": list(b.tags_excluded or []),
+        "include_mode": str(b.include_mode),
+        "status": str(b.status),
+        "scheduled_at": _iso(b.scheduled_at),
+        "created_by": b.created_by,
+        "created_at": _iso(b.created_at),
+        "started_at": _iso(b.started_at),
+        "finished_at": _iso(b.finished_at),
+        "cancelled_at": _iso(b.cancelled_at),
+        "total": b.total,
+        "sent": b.sent,
+        "failed": b.failed,
+        "progress": dict(vars(progress)) if progress is not None else None,
+    }

@@ -61,10 +61,12 @@ def fill(widget: QTableWidget, rows: list[list[Any]], keys: list[Any] | None = N
 
 def cells(widget: QTableWidget) -> list[list[str]]:
     """The table's text, row by row (for tests and export)."""
-    return [
-        [widget.item(r, c).text() if widget.item(r, c) else "" for c in range(widget.columnCount())]
-        for r in range(widget.rowCount())
-    ]
+
+    def text(r: int, c: int) -> str:
+        item = widget.item(r, c)
+        return item.text() if item is not None else ""
+
+    return [[text(r, c) for c in range(widget.columnCount())] for r in range(widget.rowCount())]
 
 
 def selected_key(widget: QTableWidget) -> Any:

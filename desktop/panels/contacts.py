@@ -74,7 +74,10 @@ t = register(
         "rb_link": ("Будет отозвана персональная ссылка №{id}", "Personal link #{id} revoked"),
         "rb_nothing": ("Ничего не изменится", "Nothing will change"),
         "done": ("Готово", "Done"),
-        "id_line": ("Telegram ID {tid} · контакт №{id} · с {since}", "Telegram ID {tid} · contact #{id} · since {since}"),
+        "id_line": (
+            "Telegram ID {tid} · контакт №{id} · с {since}",
+            "Telegram ID {tid} · contact #{id} · since {since}",
+        ),
     },
 )
 
@@ -97,7 +100,9 @@ def status_text(status: str) -> str:
 def describe_rollback(plan: dict[str, Any]) -> str:
     """What rolling a run back changes, one line each."""
     lines = [t("rb_stop")] if plan.get("stop_self") else []
-    lines += [t("rb_resume", funnel=r["funnel"], node=r["node"]) for r in plan.get("resume_runs", [])]
+    lines += [
+        t("rb_resume", funnel=r["funnel"], node=r["node"]) for r in plan.get("resume_runs", [])
+    ]
     lines += [t("rb_tag", tag=tag) for tag in plan.get("remove_tags", [])]
     lines += [t("rb_link", id=link) for link in plan.get("revoke_links", [])]
     return "\n".join(lines) or t("rb_nothing")
@@ -112,7 +117,7 @@ class ContactsPanel(QWidget):
         self.card: dict[str, Any] | None = None
         self.results: list[dict[str, Any]] = []
         self._debounce = QTimer(self, singleShot=True, interval=300)
-        self._debounce.timeout.connect(lambda: self.host.run(self.search()))
+        self._debounce.timeout.connect(self._search_later)
 
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -215,7 +220,12 @@ class ContactsPanel(QWidget):
         self.new_tag.setCurrentText("")
         await self.search()
 
+    def _search_later(self) -> None:
+        if self.window().isVisible():  # not after the window closed
+            self.host.run(self.search())
+
     async def search(self) -> list[dict[str, Any]]:
+        self._debounce.stop()
         if not self.host.project:
             return []
         tag = self.tag_filter.currentData()
@@ -226,7 +236,9 @@ class ContactsPanel(QWidget):
         self.list.blockSignals(True)
         self.list.clear()
         for row in self.results:
-            item = QListWidgetItem(person(row) + (f"\n  {', '.join(row['tags'])}" if row["tags"] else ""))
+            item = QListWidgetItem(
+                person(row) + (f"\n  {', '.join(row['tags'])}" if row["tags"] else "")
+            )
             item.setData(Qt.ItemDataRole.UserRole, row["id"])
             self.list.addItem(item)
             if row["id"] == chosen:
@@ -250,14 +262,25 @@ class ContactsPanel(QWidget):
         self.card = card
         self.header.setText(
             f"<h3 style='margin:0'>{person(card)}</h3>"
-            + t("id_line", tid=card["telegram_user_id"], id=card["id"], since=when(card.get("created_at")))
+            + t(
+                "id_line",
+                tid=card["telegram_user_id"],
+                id=card["id"],
+                since=when(card.get("created_at")),
+            )
         )
         self.tags.clear()
         self.tags.addItems(card.get("tags", []))
         fill(
             self.runs,
             [
-                [r["id"], r.get("funnel", ""), r.get("node", ""), status_text(r["status"]), when(r.get("started_at"))]
+                [
+                    r["id"],
+                    r.get("funnel", ""),
+                    r.get("node", ""),
+                    status_text(r["status"]),
+                    when(r.get("started_at")),
+                ]
                 for r in card.get("runs", [])
             ],
             [r["id"] for r in card.get("runs", [])],
@@ -273,12 +296,19 @@ class ContactsPanel(QWidget):
         )
         fill(
             self.variables,
-            [[v["name"], v.get("value"), when(v.get("updated_at"))] for v in card.get("variables", [])],
+            [
+                [v["name"], v.get("value"), when(v.get("updated_at"))]
+                for v in card.get("variables", [])
+            ],
         )
         fill(
             self.purchases,
             [
-                [when(p.get("recorded_at")), p["product"], " ".join(x for x in (p.get("amount"), p.get("currency")) if x)]
+                [
+                    when(p.get("recorded_at")),
+                    p["product"],
+                    " ".join(x for x in (p.get("amount"), p.get("currency")) if x),
+                ]
                 for p in card.get("purchases", [])
             ],
         )
@@ -311,7 +341,9 @@ class ContactsPanel(QWidget):
             tag = item.text() if item is not None else None
         if self.card is None or not tag:
             return
-        await self.host.backend.remove_contact_tag(self.host.project, self.card["id"], tag, "desktop")
+        await self.host.backend.remove_contact_tag(
+            self.host.project, self.card["id"], tag, "desktop"
+        )
         await self._reload()
 
     def _run(self) -> dict[str, Any] | None:
@@ -323,14 +355,18 @@ class ContactsPanel(QWidget):
 
     async def stop_run(self) -> None:
         run = self._run()
-        if run is None or not self.host.ask(t("stop"), t("stop_q", id=run["id"], funnel=run.get("funnel", ""))):
+        if run is None or not self.host.ask(
+            t("stop"), t("stop_q", id=run["id"], funnel=run.get("funnel", ""))
+        ):
             return
         await self.host.backend.stop_run(self.host.project, run["id"], "desktop")
         await self._reload()
 
     async def restart_run(self) -> None:
         run = self._run()
-        if run is None or not self.host.ask(t("restart"), t("restart_q", id=run["id"], funnel=run.get("funnel", ""))):
+        if run is None or not self.host.ask(
+            t("restart"), t("restart_q", id=run["id"], funnel=run.get("funnel", ""))
+        ):
             return
         await self.host.backend.restart_run(self.host.project, run["id"], "desktop")
         await self._reload()
@@ -341,7 +377,12 @@ class ContactsPanel(QWidget):
         if run is None:
             return None
         plan = await self.host.backend.rollback_preview(self.host.project, run["id"])
-        question = t("rollback_q", id=run["id"], funnel=plan.get("funnel") or run.get("funnel", ""), changes=describe_rollback(plan))
+        question = t(
+            "rollback_q",
+            id=run["id"],
+            funnel=plan.get("funnel") or run.get("funnel", ""),
+            changes=describe_rollback(plan),
+        )
         self.last_rollback_question = question
         if not self.host.ask(t("rollback"), question):
             return plan

@@ -7,7 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.i18n import language, register
 from desktop.panels import fill, selected_key, table, when
@@ -79,7 +87,13 @@ class NotificationsPanel(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.table)
         self.timer = QTimer(self, interval=15000)
-        self.timer.timeout.connect(lambda: self.host.run(self.refresh_counter(), quiet=True))
+        self.timer.timeout.connect(self._tick)
+
+    def _tick(self) -> None:
+        if self.window().isVisible():
+            self.host.run(self.refresh_counter(), quiet=True)
+        else:
+            self.timer.stop()
 
     async def refresh(self) -> list[dict[str, Any]]:
         if not self.host.project:

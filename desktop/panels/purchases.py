@@ -71,8 +71,15 @@ class PurchasesPanel(QWidget):
         self.csv_button.clicked.connect(lambda: self.host.run(self.export("csv")))
         self.xlsx_button = QPushButton(t("export_xlsx"))
         self.xlsx_button.clicked.connect(lambda: self.host.run(self.export("xlsx")))
-        for w in (self.product, self.use_dates, self.since, QLabel(t("to")), self.until, refresh):
-            bar.addWidget(w)
+        for part in (
+            self.product,
+            self.use_dates,
+            self.since,
+            QLabel(t("to")),
+            self.until,
+            refresh,
+        ):
+            bar.addWidget(part)
         bar.addStretch(1)
         bar.addWidget(self.csv_button)
         bar.addWidget(self.xlsx_button)
@@ -169,7 +176,13 @@ def write_table(path: str, fmt: str, headers: list[str], rows: list[list[Any]], 
 def _number(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return int(value) if value.isdigit() else float(value) if value.replace(".", "", 1).isdigit() else value
+            return (
+                int(value)
+                if value.isdigit()
+                else float(value)
+                if value.replace(".", "", 1).isdigit()
+                else value
+            )
         except ValueError:
             return value
     return value

@@ -7,11 +7,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.desktop.panel_fixtures import loop, settle, shoot, window  # noqa: F401
+from tests.desktop import panel_fixtures
+from tests.desktop.panel_fixtures import settle, shoot
 from tests.desktop.traffic import busy_day, crowd
 
+loop = panel_fixtures.loop
+window = panel_fixtures.window  # fixtures
 
-def _search(window: Any, loop: asyncio.AbstractEventLoop, text: str, tag: str | None = None) -> list[str]:
+
+def _search(
+    window: Any, loop: asyncio.AbstractEventLoop, text: str, tag: str | None = None
+) -> list[str]:
     panel = window.panels["contacts"]
     if tag is not None:
         panel.tag_filter.setCurrentIndex(panel.tag_filter.findText(tag))
@@ -20,7 +26,9 @@ def _search(window: Any, loop: asyncio.AbstractEventLoop, text: str, tag: str | 
     return [str(r["telegram_user_id"]) for r in rows]
 
 
-def test_search_card_tags_and_rollback_preview(window: Any, loop: asyncio.AbstractEventLoop) -> None:
+def test_search_card_tags_and_rollback_preview(
+    window: Any, loop: asyncio.AbstractEventLoop
+) -> None:
     loop.run_until_complete(busy_day(window.service.workspace, "Демо"))
     panel = window.show_panel("contacts")
     settle(loop, window)
@@ -48,7 +56,9 @@ def test_search_card_tags_and_rollback_preview(window: Any, loop: asyncio.Abstra
     assert "VIP" in panel.tag_names()
     fresh = loop.run_until_complete(window.service.contact_card("Демо", card["id"]))
     assert "VIP" in fresh["tags"]
-    assert any(h["kind"].startswith("tag") and h.get("actor") == "staff:desktop" for h in fresh["history"])
+    assert any(
+        h["kind"].startswith("tag") and h.get("actor") == "staff:desktop" for h in fresh["history"]
+    )
     loop.run_until_complete(panel.refresh())
     assert _search(window, loop, "", tag="VIP") == ["6000"]
     _search(window, loop, "", tag=panel.tag_filter.itemText(0))  # any tag again
@@ -60,6 +70,7 @@ def test_search_card_tags_and_rollback_preview(window: Any, loop: asyncio.Abstra
     [question] = window.questions
     assert "Откатить запуск" in question
     assert panel.last_rollback_question == question
+    assert "получил анализ" in plan["remove_tags"]  # the run put it
     for tag in plan["remove_tags"]:
         assert f"Будет снят тег «{tag}»" in question
     if plan["stop_self"]:

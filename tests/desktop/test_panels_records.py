@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from db.models import Contact, Notification, NotificationKind, Product, Purchase
-from tests.desktop.panel_fixtures import loop, settle, shoot, window  # noqa: F401
+from tests.desktop import panel_fixtures
+from tests.desktop.panel_fixtures import settle, shoot
 from tests.desktop.traffic import busy_day
+
+loop = panel_fixtures.loop
+window = panel_fixtures.window  # fixtures
 
 
 async def _contacts(window: Any) -> dict[int, int]:
