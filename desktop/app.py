@@ -44,8 +44,7 @@ def run_app(args: argparse.Namespace) -> int:
         # bots with tokens, manager accounts, timers, the outbox and scheduled broadcasts
         # run while the app is open; staff actions use its engines (and their locks).
         daemon = EngineDaemon(service)
-        await daemon.start()
-        service.engine_provider = daemon.engine_for
+        await daemon.start()  # also makes staff operations use its engines
         window = MainWindow(service)
         window.show()
         await window.load()

@@ -530,6 +530,8 @@ class MainWindow(QMainWindow):
     # --- robot actions --------------------------------------------------------------------
 
     async def new_robot(self) -> None:
+        from uuid import uuid4
+
         from graph.document import FunnelDocument
 
         assert self.project
@@ -537,7 +539,7 @@ class MainWindow(QMainWindow):
         if not name:
             return
         funnel_id = await self.backend.create_funnel(
-            self.project, FunnelDocument(name=name.strip()), by="desktop"
+            self.project, FunnelDocument(id=uuid4(), name=name.strip()), by="desktop"
         )
         await self.reload_robots()
         await self.open_robot(funnel_id)

@@ -113,6 +113,8 @@ class EngineDaemon:
         self.started_at = time.time()
 
     async def start(self) -> None:
+        # Staff operations (API, desktop panels, publish) use the running engines.
+        self.service.engine_provider = self.engine_for
         for project in await self.service.list_projects():
             try:
                 self.projects[project.name] = await self._start_project(project)

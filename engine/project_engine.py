@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from db.models import (
     ChannelKind,
     Contact,
     ContactChannel,
+    ContactTag,
     Funnel,
     FunnelVersion,
     NotificationKind,
@@ -43,6 +45,7 @@ from db.models import (
     Run,
     RunStatus,
     SubscriptionStatus,
+    Tag,
     Variable,
     VariableRetention,
 )
@@ -50,7 +53,7 @@ from db.project_database import ProjectDatabase
 from engine import events as ev
 from engine.clock import Clock, SystemClock, wait_until_or_event
 from engine.funnel_index import CompiledFunnel, FunnelIndex
-from engine.runs import ENGINE, Tx
+from engine.runs import ENGINE, Records, Tx
 from engine.steps import (
     ARRIVAL_PREFIX,
     AWAIT_BUTTON,
@@ -69,6 +72,13 @@ from graph.nodes.triggers import (
     StartProps,
 )
 from graph.ports import button_port
+
+INDEX_CHECK_INTERVAL = 1.0
+"""Seconds between checks whether the live funnels changed (see ``invalidate()``)."""
+TIMER_BATCH = 100
+"""SQLite: due runs fired per transaction at most."""
+TIMER_BATCH_SECONDS = 0.2
+"""SQLite: a timer transaction stops taking more due runs after this long."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,8 @@ class ProjectEngine:
         self.index = FunnelIndex()
         self._compiled: dict[int, CompiledFunnel] = {}
         self._index_stamp: tuple[Any, ...] | None = None
+        self._index_checked = float("-inf")  # time.monotonic() of the last check
+        self._index_generation = 0  # bumped by invalidate()
         self.channels: dict[int, ChannelInfo] = {}
         self._writer = asyncio.Lock()
         self._contact_locks: dict[int, asyncio.Lock] = {}
@@ -141,7 +153,14 @@ class ProjectEngine:
         channels = (await session.scalars(select(Channel).order_by(Channel.id))).all()
         self.channels = {c.id: self._info(c) for c in channels}
         self._index_stamp = None
-        await self._refresh_index(session)
+        await self._refresh_index(session, force=True)
+
+    def invalidate(self) -> None:
+        """Live funnels may have changed (a publish, a funnel enabled or disabled): the
+        next event or timer checks the database again instead of waiting for the
+        periodic check (:data:`INDEX_CHECK_INTERVAL`)."""
+        self._index_checked = float("-inf")
+        self._index_generation += 1
 
     def _info(self, channel: Channel) -> ChannelInfo:
         kind = ev.ChannelKind(channel.kind.value)
@@ -159,7 +178,14 @@ class ProjectEngine:
             ),
         )
 
-    async def _refresh_index(self, session: AsyncSession) -> None:
+    async def _refresh_index(self, session: AsyncSession, *, force: bool = False) -> None:
+        """Rebuild the index when the live funnel versions changed. The database is asked
+        at most once per :data:`INDEX_CHECK_INTERVAL` (changes made by other processes
+        show up within that), or right away after :meth:`invalidate` / :meth:`reload`."""
+        checked = time.monotonic()
+        if not force and checked - self._index_checked < INDEX_CHECK_INTERVAL:
+            return
+        generation = self._index_generation
         row = (
             await session.execute(
                 select(
@@ -171,6 +197,7 @@ class ProjectEngine:
         ).one()
         stamp = tuple(row)
         if stamp == self._index_stamp:
+            self._mark_index_checked(checked, generation)
             return
         latest = (
             select(FunnelVersion.funnel_id, func.max(FunnelVersion.version).label("v"))
@@ -191,6 +218,13 @@ class ProjectEngine:
         ).all()
         self.index = FunnelIndex.build([self._compile(v) for v in versions])
         self._index_stamp = stamp
+        self._mark_index_checked(checked, generation)
+
+    def _mark_index_checked(self, checked: float, generation: int) -> None:
+        # an invalidate() during the check (e.g. a publish committed after our query)
+        # keeps the next event checking again
+        if generation == self._index_generation:
+            self._index_checked = checked
 
     def _compile(self, version: FunnelVersion) -> CompiledFunnel:
         cf = self._compiled.get(version.id)
@@ -270,22 +304,35 @@ class ProjectEngine:
     async def _lock_contact(
         self, session: AsyncSession, identity: ev.ContactIdentity, now: datetime
     ) -> Contact:
-        await session.execute(
-            self._insert(Contact)
-            .values(
-                telegram_user_id=identity.user_id,
-                first_name=identity.first_name or None,
-                last_name=identity.last_name,
-                username=identity.username,
-                language_code=identity.language_code,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["telegram_user_id"])
+        upsert = self._insert(Contact).values(
+            telegram_user_id=identity.user_id,
+            first_name=identity.first_name or None,
+            last_name=identity.last_name,
+            username=identity.username,
+            language_code=identity.language_code,
+            created_at=now,
         )
-        query = select(Contact).where(Contact.telegram_user_id == identity.user_id)
-        if not self.is_sqlite:
-            query = query.with_for_update()
-        contact = (await session.scalars(query)).one()
+        if self.is_sqlite:
+            # one statement: a no-op DO UPDATE makes RETURNING give the existing row too
+            # (the transaction holds the project's writer lock anyway)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=["telegram_user_id"],
+                set_={"telegram_user_id": upsert.excluded.telegram_user_id},
+            ).returning(Contact)
+            contact: Contact = (
+                await session.scalars(upsert, execution_options={"populate_existing": True})
+            ).one()
+        else:
+            # PostgreSQL: DO NOTHING (no new row version per event), then lock the row
+            await session.execute(
+                upsert.on_conflict_do_nothing(index_elements=["telegram_user_id"])
+            )
+            query = (
+                select(Contact)
+                .where(Contact.telegram_user_id == identity.user_id)
+                .with_for_update()
+            )
+            contact = (await session.scalars(query)).one()
         if identity.first_name and (
             contact.first_name != identity.first_name
             or contact.last_name != identity.last_name
@@ -589,12 +636,26 @@ class ProjectEngine:
         now = now or self.clock.now()
         if not self.is_sqlite:
             return await self._claim_due_timers(now)
+        return await self._fire_due_batches(now, min(limit, TIMER_BATCH))
+
+    async def _fire_due_batches(self, now: datetime, limit: int) -> int:
+        """SQLite: fire due runs, oldest first, up to ``limit`` (and at most
+        :data:`TIMER_BATCH_SECONDS` of work) per transaction — the project's writer lock
+        is held for the whole transaction, so contacts' events wait and per-contact order
+        holds; each run still goes through the compare-and-set of :meth:`_fire_locked`
+        and gets its own ``now``. A keyset cursor makes every run a candidate once per
+        call. If a batch fails, its runs are fired again one per transaction (so one bad
+        run cannot hold the others back, and its error surfaces as before)."""
         fired = 0
+        cursor: tuple[datetime, int] | None = None
         while True:
-            async with self.db.sessions() as session:
-                due = (
-                    await session.execute(
-                        select(Run.id, Run.lock_version, Contact.telegram_user_id)
+            txs: list[Tx] = []
+            candidates: list[tuple[int, int, int, datetime]] = []
+            complete = False
+            try:
+                async with self.transaction() as session:
+                    query = (
+                        select(Run, Contact)
                         .join(Contact, Contact.id == Run.contact_id)
                         .where(
                             Run.status == RunStatus.WAITING,
@@ -604,14 +665,74 @@ class ProjectEngine:
                         .order_by(Run.due_at, Run.id)
                         .limit(limit)
                     )
-                ).all()
-            if not due:
+                    if cursor is not None:
+                        query = query.where(tuple_(Run.due_at, Run.id) > tuple_(*cursor))
+                    rows = (await session.execute(query)).all()
+                    candidates = [
+                        (r.id, r.lock_version, c.telegram_user_id, r.due_at)  # type: ignore[misc]
+                        for r, c in rows
+                    ]
+                    complete = len(rows) < limit
+                    preloaded = await self._preload(session, {c.id for _, c in rows})
+                    records = Records(deferred=True)  # all the batch's history: one INSERT
+                    started = time.monotonic()
+                    for done, ((run, contact), candidate) in enumerate(
+                        zip(rows, candidates, strict=True), 1
+                    ):
+                        cursor = (candidate[3], candidate[0])
+                        tx = await self._fire_locked(
+                            session,
+                            run,
+                            contact,
+                            candidate[1],
+                            self.clock.now(),
+                            # a contact's second run in the batch reads what the first wrote
+                            preload=preloaded.pop(contact.id, None),
+                            records=records,
+                        )
+                        if tx is not None:
+                            txs.append(tx)
+                        if done < len(rows) and time.monotonic() - started > TIMER_BATCH_SECONDS:
+                            complete = False
+                            break
+                    await records.write(session)
+            except Exception:
+                if len(candidates) <= 1:
+                    raise
+                txs = []
+                for run_id, version, user_id, _ in candidates:
+                    if await self._fire_timer(run_id, version, user_id):
+                        fired += 1
+                cursor = (candidates[-1][3], candidates[-1][0])
+                complete = len(candidates) < limit
+            for tx in txs:
+                fired += 1
+                self._wake(tx)
+            if complete:
                 return fired
-            for run_id, version, user_id in due:
-                if await self._fire_timer(run_id, version, user_id):
-                    fired += 1
-            if len(due) < limit:
-                return fired
+
+    async def _preload(
+        self, session: AsyncSession, contact_ids: set[int]
+    ) -> dict[int, tuple[dict[str, Variable], dict[str, ContactTag]]]:
+        """Variable and tag rows of several contacts, two queries in all."""
+        found: dict[int, tuple[dict[str, Variable], dict[str, ContactTag]]] = {
+            cid: ({}, {}) for cid in contact_ids
+        }
+        if not contact_ids:
+            return found
+        with session.no_autoflush:
+            for var in await session.scalars(
+                select(Variable).where(Variable.contact_id.in_(contact_ids))
+            ):
+                found[var.contact_id][0][var.name] = var
+            tags = await session.execute(
+                select(Tag.name, ContactTag)
+                .join(ContactTag, ContactTag.tag_id == Tag.id)
+                .where(ContactTag.contact_id.in_(contact_ids))
+            )
+            for name, row in tags:
+                found[row.contact_id][1][name] = row
+        return found
 
     async def _claim_due_timers(self, now: datetime) -> int:
         """PostgreSQL: claim one due run at a time, oldest first, skipping runs whose
@@ -675,7 +796,15 @@ class ProjectEngine:
         return True
 
     async def _fire_locked(
-        self, session: AsyncSession, run: Run, contact: Contact, version: int, now: datetime
+        self,
+        session: AsyncSession,
+        run: Run,
+        contact: Contact,
+        version: int,
+        now: datetime,
+        *,
+        preload: tuple[dict[str, Variable], dict[str, ContactTag]] | None = None,
+        records: Records | None = None,
     ) -> Tx | None:
         """Fire one timer; the contact is locked by the caller's transaction. None when
         the timer is stale (compare-and-set on ``lock_version``)."""
@@ -687,7 +816,9 @@ class ProjectEngine:
         ):
             return None
         await self._refresh_index(session)
-        tx = Tx(self, session, now, contact, None)
+        tx = Tx(self, session, now, contact, None, records=records or Records())
+        if preload is not None:
+            tx.preload(*preload)
         cf = await self.compiled(session, run.funnel_version_id)
         node = cf.nodes.get(run.node_id)
         if run.awaiting == AWAIT_RESUME or node is None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -43,6 +43,29 @@ MAX_STEPS_PER_EVENT = 1000
 """A guard against loops without a waiting node: the run fails instead of spinning."""
 
 ENGINE = "engine"
+
+_BULK: dict[str, Any] = {"render_nulls": True}
+"""ORM bulk INSERT options: NULLs rendered, so rows with and without a run (etc.) go in
+one executemany instead of one statement per set of non-NULL columns."""
+
+
+@dataclass
+class Records:
+    """History and notification rows waiting to be inserted in bulk, in order. One per
+    :class:`Tx`, or shared by the transactions of a batch (``deferred``: written by the
+    batch's owner before commit, not at the end of each :meth:`Tx.drain`)."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    deferred: bool = False
+
+    async def write(self, session: AsyncSession) -> None:
+        if self.notifications:
+            rows, self.notifications = self.notifications, []
+            await session.execute(insert(Notification).execution_options(**_BULK), rows)
+        if self.history:
+            rows, self.history = self.history, []
+            await session.execute(insert(HistoryEvent).execution_options(**_BULK), rows)
 
 
 class StepError(RuntimeError):
@@ -84,6 +107,7 @@ class Tx:
     started_runs: list[Run] = field(default_factory=list)
     wake_timers: bool = False
     queued_messages: int = 0
+    records: Records = field(default_factory=Records)  # see write_records()
 
     # --- history and notifications --------------------------------------------------
 
@@ -97,18 +121,18 @@ class Tx:
         actor: str | None = None,
         **details: Any,
     ) -> None:
-        self.session.add(
-            HistoryEvent(
-                contact_id=self.contact.id,
-                at=self.now,
-                kind=kind,
-                run_id=run.id if run is not None else None,
-                funnel_version_id=run.funnel_version_id if run is not None else None,
-                node_id=node_id,
-                channel_id=channel_id,
-                actor=actor or self.actor,
-                details=details,
-            )
+        self.records.history.append(
+            {
+                "contact_id": self.contact.id,
+                "at": self.now,
+                "kind": kind,
+                "run_id": run.id if run is not None else None,
+                "funnel_version_id": run.funnel_version_id if run is not None else None,
+                "node_id": node_id,
+                "channel_id": channel_id,
+                "actor": actor or self.actor,
+                "details": details,
+            }
         )
 
     def notify(
@@ -120,28 +144,44 @@ class Tx:
         channel_id: int | None = None,
         **details: Any,
     ) -> None:
-        self.session.add(
-            Notification(
-                kind=kind,
-                contact_id=self.contact.id,
-                run_id=run.id if run is not None else None,
-                channel_id=channel_id,
-                text=text,
-                details=details,
-                created_at=self.now,
-            )
+        self.records.notifications.append(
+            {
+                "kind": kind,
+                "contact_id": self.contact.id,
+                "run_id": run.id if run is not None else None,
+                "channel_id": channel_id,
+                "text": text,
+                "details": details,
+                "created_at": self.now,
+            }
         )
         self.history("notification", run, channel_id=channel_id, notification=kind.value, text=text)
+
+    async def write_records(self) -> None:
+        """Insert the buffered history and notification rows, one statement per table
+        (in the order they were recorded). :meth:`drain` calls it at the end of every
+        transaction; call it before reading ``contact_history`` / ``notifications`` of
+        this transaction."""
+        await self.records.write(self.session)
 
     # --- variables ------------------------------------------------------------------
 
     async def variable_rows(self) -> dict[str, Variable]:
         if self._vars is None:
-            rows = await self.session.scalars(
-                select(Variable).where(Variable.contact_id == self.contact.id)
-            )
+            # variable rows are only added / deleted through this cache, so nothing
+            # pending needs flushing first (no autoflush of e.g. the run mid-step)
+            with self.session.no_autoflush:
+                rows = await self.session.scalars(
+                    select(Variable).where(Variable.contact_id == self.contact.id)
+                )
             self._vars = {v.name: v for v in rows}
         return self._vars
+
+    def preload(self, variables: dict[str, Variable], tags: dict[str, ContactTag]) -> None:
+        """The contact's variable and tag rows, read by the caller in this transaction
+        (e.g. for a batch of timers at once) — instead of one query each on first use."""
+        self._vars = variables
+        self._tags = tags
 
     async def variables(self) -> dict[str, Any]:
         values = {name: v.value for name, v in (await self.variable_rows()).items()}
@@ -175,11 +215,12 @@ class Tx:
 
     async def tag_rows(self) -> dict[str, ContactTag]:
         if self._tags is None:
-            rows = await self.session.execute(
-                select(Tag.name, ContactTag)
-                .join(ContactTag, ContactTag.tag_id == Tag.id)
-                .where(ContactTag.contact_id == self.contact.id)
-            )
+            with self.session.no_autoflush:  # as in variable_rows()
+                rows = await self.session.execute(
+                    select(Tag.name, ContactTag)
+                    .join(ContactTag, ContactTag.tag_id == Tag.id)
+                    .where(ContactTag.contact_id == self.contact.id)
+                )
             self._tags = {name: ct for name, ct in rows.all()}
         return self._tags
 
@@ -499,6 +540,8 @@ class Tx:
                     self.finish(run, outcome.reason)
                 break
         await self.session.flush()
+        if not self.records.deferred:
+            await self.write_records()
 
 
 def _contact_name(contact: Contact) -> str:

@@ -656,9 +656,14 @@ class WorkspaceService(_PanelOperations):
     async def publish(self, project: str, funnel_id: int, by: str | None) -> PublishOutcome:
         async with (await self.database(project)).sessions() as session, session.begin():
             result: PublishResult = await publish_funnel(session, funnel_id, by=by)
-            return PublishOutcome(
+            outcome = PublishOutcome(
                 result.version.version, result.problems, result.contacts_on_removed_nodes
             )
+        if self.engine_provider is not None:
+            # The running engine picks the new version up at its next event, not a second later.
+            engine = await self.engine_provider(await self.workspace.get_project(project))  # type: ignore[operator]
+            engine.invalidate()
+        return outcome
 
     async def delete_funnel(self, project: str, funnel_id: int) -> None:
         """Disable a funnel (its versions and runs' history stay for reports)."""

@@ -391,6 +391,7 @@ async def _randomizer(tx: Tx, run: Run, cf: CompiledFunnel, node_id: str) -> Out
     assert isinstance(props, RandomizerProps)
     keys = [b.key for b in props.branches]
     if props.sticky:
+        await tx.write_records()  # this transaction's own picks count too
         earlier = await tx.session.scalar(
             select(HistoryEvent.details)
             .where(

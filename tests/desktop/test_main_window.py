@@ -131,3 +131,11 @@ def test_rename_keeps_the_canvas_and_refuses_a_taken_name(
     loop.run_until_complete(window.save())  # a later save keeps the new name
     saved = loop.run_until_complete(window.service.load_draft("Демо", window.draft.id))
     assert saved.document.name == "Разбор (новое имя)"
+
+
+def test_new_robot_is_created_and_opened(window: Any, loop: asyncio.AbstractEventLoop) -> None:
+    window.prompt_text = lambda *args: "Пустой робот"
+    loop.run_until_complete(window.new_robot())
+    assert window.draft.document.name == "Пустой робот"
+    names = [f.name for f in loop.run_until_complete(window.service.list_funnels("Демо"))]
+    assert "Пустой робот" in names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from sqlalchemy import event, select
 
@@ -180,3 +181,61 @@ async def test_stats_constant_statements_on_300_nodes(
         assert len(stats) == 299 and all(v.entered == 2 and v.passed == 2 for v in stats.values())
     finally:
         await h.close()
+
+
+async def test_publish_through_the_service_reaches_the_running_engine_at_once(
+    tmp_path: Path,
+) -> None:
+    """A publish is seen by the next event, not after the engine's periodic index check."""
+    from uuid import uuid4
+
+    from engine.demo_setup import install_demo_project
+    from engine.events import ChannelKind as EventChannelKind
+    from engine.events import ChannelRef, ContactIdentity, Start
+    from engine.project_engine import ProjectEngine
+    from engine.service import WorkspaceService
+    from graph.document import FunnelDocument, FunnelEdge, FunnelNode
+
+    service = await WorkspaceService.open(str(tmp_path / "ws"))
+    project = await install_demo_project(service.workspace)
+    engine = ProjectEngine(await service.database(project), project=project.name,
+                           timezone=project.timezone)  # fmt: skip
+    await engine.start()
+
+    async def provider(_: object) -> ProjectEngine:
+        return engine
+
+    service.engine_provider = provider
+    trigger = FunnelNode.create("trigger.start", 0, 0)
+    trigger.props.update({"bot_role": "open", "payload": "promo", "payload_match": "exact"})
+    end = FunnelNode.create("end", 200, 0)
+    doc = FunnelDocument(id=uuid4(), name="Промо", nodes=[trigger, end],
+                         edges=[FunnelEdge(source=trigger.id, source_port="next", target=end.id)])  # fmt: skip
+    funnel_id = await service.create_funnel(project.name, doc, by="test")
+    await service.publish(project.name, funnel_id, by="test")
+
+    open_bot = next(c for c in engine.channels.values() if c.role == "open")
+    event = Start(
+        channel=ChannelRef(project=project.name, kind=EventChannelKind.BOT,
+                           channel_id=str(open_bot.id), name=open_bot.name),
+        contact=ContactIdentity(user_id=777, first_name="Тест"),
+        occurred_at=engine.clock.now(), update_id=1, message_id=1, payload="promo",
+    )  # fmt: skip
+    await engine.handle(event)
+    from sqlalchemy import select
+
+    from db.models import FunnelVersion, HistoryEvent
+
+    async with engine.db.sessions() as session:
+        version_ids = (
+            await session.scalars(
+                select(FunnelVersion.id).where(FunnelVersion.funnel_id == funnel_id)
+            )
+        ).all()
+        started = (
+            await session.scalars(
+                select(HistoryEvent).where(HistoryEvent.funnel_version_id.in_(version_ids))
+            )
+        ).all()
+    assert started, "the new funnel did not start: the engine kept its old index"
+    await service.close()
