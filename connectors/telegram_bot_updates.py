@@ -5,14 +5,27 @@ update is validated on its own with aiogram's ``Update`` model, so one malformed
 cannot poison a whole batch. :func:`map_update` returns the event, or ``None`` with a reason
 for updates the engine does not handle (edited messages, group chatter, bots…); it raises
 :class:`BrokenUpdate` for an update that cannot be read at all.
+
+Telegram Business: when a manager connects the bot to their account, ``business_connection``
+updates name the account owner and ``business_message`` updates carry the account's private
+chats. The owner's own messages become :class:`ManagerMessage`, the partner's
+:class:`ContactMessage`; the contact is the chat partner (``chat``). Both go out on a
+``manager_account`` :class:`ChannelRef` whose ``channel_id`` is the owner's Telegram user id
+(ManagerMessage must come through a manager account). NOTE: the engine's ``channel_of``
+looks channels up by *database* id, so it must register/translate that account before
+these events resolve to a channel; this module only maps them. Owners are remembered in
+:data:`BUSINESS_CONNECTIONS` (in memory, per process) from ``business_connection`` updates;
+a business message of a connection not seen yet is skipped (no ``getBusinessConnection``).
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
 from aiogram.types import (
+    BusinessConnection,
     CallbackQuery,
     ChatJoinRequest,
     ChatMemberUpdated,
@@ -25,12 +38,14 @@ from pydantic import ValidationError
 from connectors.base import START_PAYLOAD_RE, start_event
 from engine.events import (
     ButtonPress,
+    ChannelKind,
     ChannelRef,
     ChatMemberChange,
     ContactIdentity,
     ContactMessage,
     Event,
     JoinRequest,
+    ManagerMessage,
     MemberChange,
 )
 
@@ -42,10 +57,39 @@ ALLOWED_UPDATES = (
     "my_chat_member",
     "chat_member",
     "chat_join_request",
+    "business_connection",
+    "business_message",
 )
 
 _PRESENT = frozenset({"member", "administrator", "creator", "restricted"})
 _ABSENT = frozenset({"left", "kicked"})
+
+
+class BusinessConnections:
+    """business_connection_id → the connected account's owner (bounded, in memory)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._owners: OrderedDict[str, User] = OrderedDict()
+
+    def remember(self, connection_id: str, owner: User) -> None:
+        self._owners[connection_id] = owner
+        self._owners.move_to_end(connection_id)
+        while len(self._owners) > self._limit:
+            self._owners.popitem(last=False)
+
+    def forget(self, connection_id: str) -> None:
+        self._owners.pop(connection_id, None)
+
+    def owner(self, connection_id: str) -> User | None:
+        return self._owners.get(connection_id)
+
+    def clear(self) -> None:
+        self._owners.clear()
+
+
+# Connection ids are unique at Telegram, so one registry serves every bot of the process.
+BUSINESS_CONNECTIONS = BusinessConnections()
 
 
 class BrokenUpdate(Exception):
@@ -61,10 +105,20 @@ def update_id_of(raw: Any) -> int | None:
     return None
 
 
-def contact_key(raw: Any) -> int | None:
-    """The Telegram user the update is about (for per-contact ordering), if any."""
+def contact_key(raw: Any) -> int | str | None:
+    """The Telegram user the update is about (for per-contact ordering), if any.
+
+    Business updates are ordered per business connection instead (``"business:<id>"``), so a
+    ``business_connection`` is mapped before the messages that follow it in one batch."""
     if not isinstance(raw, dict):
         return None
+    for kind, field in (
+        ("business_connection", "id"),
+        ("business_message", "business_connection_id"),
+    ):
+        body = raw.get(kind)
+        if isinstance(body, dict) and isinstance(body.get(field), str):
+            return f"business:{body[field]}"
     for kind in ALLOWED_UPDATES:
         body = raw.get(kind)
         if isinstance(body, dict):
@@ -98,7 +152,11 @@ def parse_update(raw: Any) -> Update:
 
 
 def map_update(
-    channel: ChannelRef, raw: Any, *, now: datetime | None = None
+    channel: ChannelRef,
+    raw: Any,
+    *,
+    now: datetime | None = None,
+    business: BusinessConnections | None = None,
 ) -> tuple[Event | None, str]:
     """The engine event for a raw update, or ``(None, why it is ignored)``."""
     update = parse_update(raw)
@@ -113,6 +171,11 @@ def map_update(
         return _chat_member(channel, update.update_id, update.chat_member)
     if update.chat_join_request is not None:
         return _join_request(channel, update.update_id, update.chat_join_request)
+    connections = business if business is not None else BUSINESS_CONNECTIONS
+    if update.business_connection is not None:
+        return _business_connection(connections, update.business_connection)
+    if update.business_message is not None:
+        return _business_message(channel, update.update_id, update.business_message, connections)
     kinds = sorted(k for k, v in raw.items() if k != "update_id" and v is not None)
     return None, f"update kind {', '.join(kinds) or 'empty'} is not handled"
 
@@ -255,6 +318,79 @@ def _join_request(
             update_id=update_id,
             chat_id=request.chat.id,
             invite_link=request.invite_link.invite_link if request.invite_link else None,
+        ),
+        "",
+    )
+
+
+def _business_connection(
+    connections: BusinessConnections, connection: BusinessConnection
+) -> tuple[Event | None, str]:
+    if connection.is_enabled:
+        connections.remember(connection.id, connection.user)
+        return None, f"business connection {connection.id} of user {connection.user.id} enabled"
+    connections.forget(connection.id)
+    return None, f"business connection {connection.id} of user {connection.user.id} disabled"
+
+
+def _business_message(
+    channel: ChannelRef, update_id: int, message: Message, connections: BusinessConnections
+) -> tuple[Event | None, str]:
+    connection_id = message.business_connection_id
+    if connection_id is None:
+        raise BrokenUpdate("business message without a business_connection_id")
+    owner = connections.owner(connection_id)
+    if owner is None:
+        return None, f"business message of unknown connection {connection_id}"
+    if message.chat.type != "private":
+        return None, f"business message in a {message.chat.type} chat"
+    sender = message.from_user
+    if sender is None:
+        raise BrokenUpdate("business message without a sender")
+    if message.sender_business_bot is not None:
+        return None, "business message sent by a bot on the owner's behalf"
+    account = ChannelRef(
+        project=channel.project,
+        kind=ChannelKind.MANAGER_ACCOUNT,
+        channel_id=str(owner.id),
+        name=owner.username or owner.first_name or str(owner.id),
+    )
+    text = message.text if message.text is not None else (message.caption or "")
+    reply_to = message.reply_to_message.message_id if message.reply_to_message else None
+    occurred_at = _aware(message.date)
+    if sender.id == owner.id:
+        chat = message.chat
+        if chat.id == owner.id:
+            return None, "business message in the owner's own chat"
+        contact = ContactIdentity(
+            user_id=chat.id,
+            first_name=chat.first_name or "",
+            last_name=chat.last_name,
+            username=chat.username,
+        )
+        return (
+            ManagerMessage(
+                channel=account,
+                contact=contact,
+                occurred_at=occurred_at,
+                update_id=update_id,
+                text=text,
+                message_id=message.message_id,
+                reply_to_message_id=reply_to,
+            ),
+            "",
+        )
+    if sender.is_bot:
+        return None, "business message from a bot"
+    return (
+        ContactMessage(
+            channel=account,
+            contact=identity(sender),
+            occurred_at=occurred_at,
+            update_id=update_id,
+            text=text,
+            message_id=message.message_id,
+            reply_to_message_id=reply_to,
         ),
         "",
     )
