@@ -1,14 +1,21 @@
-"""Telegram bot throughput on the fake Bot API (127.0.0.1 only, never Telegram).
+"""Telegram bot intake on the fake Bot API (127.0.0.1 only, never Telegram), end to end.
 
-1. Echo, end to end: N text updates queued for the bot, then the bot is started and we time
-   until N echoes are recorded by the fake. Compared: a bare aiogram Dispatcher echo bot
-   vs. :class:`connectors.telegram_bot.TelegramBotConnector` with a sink that echoes through
-   ``send()`` (the full engine plugs in here later). Fake rate limits off.
-2. Sending under Telegram's limits: for ``--duration`` seconds, messages to different chats
-   paced by ``engine.ratelimit.RateLimiter`` (30 msg/s per bot) against the fake with its
-   flood limits ON; reports sustained msg/s and how many 429s the fake answered.
+N ``/start`` updates from ``--users`` users are queued for a bot, then the bot is started
+and we time until N answers are recorded by the fake (its flood limits off). Side by side,
+in one run:
 
-Run: ``.venv/bin/python bench/bench_bot_echo.py [--updates 2000] [--users 50] [--duration 10]``
+(a) a bare aiogram ``Dispatcher`` echo bot (answers in the handler);
+(b) our engine as the daemon runs it: :class:`connectors.telegram_bot.TelegramBotConnector`
+    polling → :class:`engine.project_engine.ProjectEngine` (contact, trigger match, a
+    one-message funnel with re-entry "always", history, outbox row — all committed to a
+    SQLite project database) → :meth:`engine.outbox.OutboxSender.run_forever` sending the
+    answer through the same connector;
+(c) for reference, the connector alone with a sink that answers via ``send()`` (no engine,
+    no persistence).
+
+Goal (issue #4): (b) ≥ 70% of (a). Sending at the 30 msg/s limit is ``bench/bench_send.py``.
+
+Run: ``.venv/bin/python bench/bench_bot_echo.py [--updates 2000] [--users 50] [--runs 1]``
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import argparse
 import asyncio
 import logging
 import sys
+import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -28,14 +37,23 @@ from aiogram.types import Message
 
 from connectors.base import OutgoingMessage
 from connectors.telegram_bot import TelegramBotConfig, TelegramBotConnector
-from engine.events import ChannelKind, ChannelRef, ContactMessage, Event
+from db.workspace import Workspace
+from engine.clock import SystemClock
+from engine.events import ChannelKind, ChannelRef, Event, Start
+from engine.outbox import OutboxSender
+from engine.project_engine import ProjectEngine
 from engine.ratelimit import BucketSpec, RateLimiter, RateLimits
+from graph.document import FunnelDocument
+from tests.engine.helpers import funnel, make_project
 from tests.fakes import FakeBot, FakeTelegramBotAPI
+
+OPEN = "t_open_bot"
+ANSWER = "Привет! Это воронка из одного сообщения."
 
 
 def _queue_updates(fake: FakeTelegramBotAPI, bot: FakeBot, updates: int, users: int) -> None:
     for i in range(updates):
-        fake.user_sends_text(bot, 1_000 + i % users, f"hello {i}")
+        fake.user_sends_start(bot, 1_000 + i % users)
 
 
 async def _wait_sent(fake: FakeTelegramBotAPI, bot: FakeBot, count: int) -> None:
@@ -51,7 +69,7 @@ async def bench_bare_aiogram(updates: int, users: int) -> float:
 
         @dp.message()
         async def echo(message: Message) -> None:
-            await message.answer(message.text or "")
+            await message.answer(ANSWER)
 
         started = time.perf_counter()
         task = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
@@ -69,22 +87,25 @@ class EchoSink:
         self.failed = 0
 
     async def submit(self, event: Event) -> None:
-        if isinstance(event, ContactMessage):
+        if isinstance(event, Start):
             result = await self.connector.send(
                 OutgoingMessage(
                     channel=self.connector.channel,
                     chat_id=event.contact.user_id,
-                    text=event.text,
+                    text=ANSWER,
                     idempotency_key=f"echo-{event.update_id}",
                 )
             )
             self.failed += 0 if result.ok else 1
 
 
-def _connector(fake: FakeTelegramBotAPI, bot: FakeBot) -> TelegramBotConnector:
-    channel = ChannelRef(
-        project="bench", kind=ChannelKind.BOT, channel_id=str(bot.id), name=bot.username
-    )
+def _connector(
+    fake: FakeTelegramBotAPI, bot: FakeBot, channel: ChannelRef | None = None
+) -> TelegramBotConnector:
+    if channel is None:
+        channel = ChannelRef(
+            project="bench", kind=ChannelKind.BOT, channel_id=str(bot.id), name=bot.username
+        )
     return TelegramBotConnector(
         TelegramBotConfig(
             token=bot.token,
@@ -111,76 +132,75 @@ async def bench_connector(updates: int, users: int) -> float:
         return updates / elapsed
 
 
-async def bench_paced_sending(duration: float, rate: float) -> tuple[float, int, int, int]:
-    """(sustained msg/s, delivered, 429s from the fake, other failures)."""
-    async with FakeTelegramBotAPI(rate_limits=True) as fake:
-        fake_bot = fake.add_bot(username="voronka_sender_bot")
-        connector = _connector(fake, fake_bot)
-        limiter = RateLimiter(RateLimits(per_channel=BucketSpec(rate=rate, burst=rate)))
-        key = connector.channel.key
-        loop = asyncio.get_running_loop()
-        delivered = failed = 0
-        in_flight: set[asyncio.Task[None]] = set()
+def one_message_funnel() -> FunnelDocument:
+    return funnel(
+        "Эхо",
+        {
+            "Старт": ("trigger.start", {"bot_role": "open"}),
+            "Ответ": ("message", {"text": ANSWER}),
+            "Конец": ("end", {}),
+        },
+        [("Старт", "next", "Ответ"), ("Ответ", "next", "Конец")],
+        reentry="always",
+    )
 
-        async def send_one(chat_id: int, n: int) -> None:
-            nonlocal delivered, failed
-            message = OutgoingMessage(
-                channel=connector.channel,
-                chat_id=chat_id,
-                text=f"news #{n}",
-                idempotency_key=f"paced-{n}",
+
+async def bench_engine(updates: int, users: int, directory: Path) -> tuple[float, int]:
+    """(updates/s, outbox rows sent) for the connector + ProjectEngine + OutboxSender."""
+    async with await Workspace.open(directory / "ws") as workspace:
+        project = await make_project(workspace, [one_message_funnel()])
+        db = await workspace.open_project_db(project)
+        engine = ProjectEngine(
+            db, project=project.name, timezone=project.timezone, clock=SystemClock()
+        )
+        await engine.start()
+        channel = next(c for c in engine.channels.values() if c.username == OPEN)
+        async with FakeTelegramBotAPI(rate_limits=False) as fake:
+            fake_bot = fake.add_bot(username=OPEN)
+            _queue_updates(fake, fake_bot, updates, users)
+            connector = _connector(fake, fake_bot, channel.ref)
+            roomy = BucketSpec(rate=100_000.0, burst=100_000.0)  # the fake's limits are off
+            sender = OutboxSender(
+                engine,
+                {channel.id: connector},
+                limiter=RateLimiter(RateLimits(per_channel=roomy, per_private_chat=roomy)),
             )
-            for _attempt in range(3):  # a 429 is honoured, then the same message retried
-                result = await connector.send(message)
-                if result.ok:
-                    delivered += 1
-                    return
-                failed += 1
-                if result.error is None or result.error.retry_after is None:
-                    return
-                limiter.penalise(key, None, result.error.retry_after, loop.time())
-                await asyncio.sleep(result.error.retry_after)
-
-        started = loop.time()
-        n = 0
-        while loop.time() - started < duration:
-            wait = limiter.reserve(key, 10_000 + n, False, loop.time())
-            if wait > 0:
-                await asyncio.sleep(wait)
-                continue
-            task = asyncio.create_task(send_one(10_000 + n, n))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-            n += 1
-        if in_flight:
-            await asyncio.gather(*in_flight)
-        elapsed = loop.time() - started
-        await connector.stop()
-        too_many = sum(1 for r in fake.requests(fake_bot, "sendMessage") if r.status == 429)
-        return delivered / elapsed, delivered, too_many, failed - too_many
+            started = time.perf_counter()
+            sending = asyncio.create_task(sender.run_forever())
+            await connector.start(engine)
+            await _wait_sent(fake, fake_bot, updates)
+            elapsed = time.perf_counter() - started
+            await connector.stop()
+            sending.cancel()
+            await asyncio.gather(sending, return_exceptions=True)
+            sent = len(fake.sent(fake_bot))
+        await db.dispose()
+    return updates / elapsed, sent
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.ERROR)  # 429 warnings would interleave with figures
+    logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--updates", type=int, default=2000)
     parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of paced sending")
-    parser.add_argument("--rate", type=float, default=30.0, help="limiter's per-bot msg/s")
+    parser.add_argument("--runs", type=int, default=1, help="repeat the comparison")
     args = parser.parse_args()
-    print(f"echo, {args.updates} updates from {args.users} users, fake rate limits off")
-    bare = await bench_bare_aiogram(args.updates, args.users)
-    print(f"  bare aiogram Dispatcher echo : {bare:8.0f} updates/s")
-    ours = await bench_connector(args.updates, args.users)
-    print(f"  TelegramBotConnector + sink  : {ours:8.0f} updates/s  ({ours / bare:.2f}x bare)")
-    print(f"paced sending for {args.duration:.0f} s to distinct chats, fake flood limits on")
-    rate, delivered, too_many, other = await bench_paced_sending(args.duration, args.rate)
     print(
-        f"  limiter {args.rate:.0f}/s: sustained {rate:.1f} msg/s, delivered {delivered},"
-        f" 429 answers from the fake {too_many} (retried after retry_after)"
+        f"{datetime.now(UTC):%Y-%m-%d} /start → one answer, {args.updates} updates from "
+        f"{args.users} users, fake Bot API on 127.0.0.1 (flood limits off)"
     )
-    if other:
-        print(f"  other failures: {other}")
+    for run in range(args.runs):
+        bare = await bench_bare_aiogram(args.updates, args.users)
+        with tempfile.TemporaryDirectory(prefix="voronka-echo-") as tmp:
+            ours, sent = await bench_engine(args.updates, args.users, Path(tmp))
+        alone = await bench_connector(args.updates, args.users)
+        print(f"run {run + 1}:")
+        print(f"  (a) bare aiogram Dispatcher echo          : {bare:8.0f} updates/s")
+        print(
+            f"  (b) connector + ProjectEngine + outbox    : {ours:8.0f} updates/s "
+            f"({ours / bare:.0%} of (a); goal >= 70%), {sent} answers"
+        )
+        print(f"  (c) connector + answering sink, no engine : {alone:8.0f} updates/s")
 
 
 if __name__ == "__main__":

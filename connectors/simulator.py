@@ -17,9 +17,10 @@ Messages the engine sends through a manager account produce no ``ManagerMessage`
 from __future__ import annotations
 
 import itertools
+import secrets
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import parse_qs, urlparse
 
@@ -134,6 +135,28 @@ class SimulatedConnector(Connector):
             raise ConnectorError("personal links lead into a bot, not a manager account")
         return personal_link(self.username, token)
 
+    async def create_personal_invite_link(
+        self,
+        token: str,
+        chat_id: int,
+        *,
+        expire_in: timedelta = timedelta(days=1),
+        join_request: bool = False,
+    ) -> str:
+        """A fake one-person invite link (``https://t.me/+sim…``) to ``chat_id``, like
+        :meth:`connectors.telegram_bot.TelegramBotConnector.create_personal_invite_link`;
+        follow it with :meth:`SimulatedTelegram.joins_via_invite_link`."""
+        if not self.is_bot:
+            raise ConnectorError(
+                f"{self._channel}: only a bot that administers chat {chat_id} can make an "
+                "invite link to it, not a manager account"
+            )
+        link = f"https://t.me/+sim{secrets.token_urlsafe(9)}"
+        self._world.invite_links[link] = SimulatedInviteLink(
+            link, self, chat_id, token, self._world.clock.now() + expire_in
+        )
+        return link
+
     async def answer_button(
         self, callback_query_id: str, text: str | None = None, show_alert: bool = False
     ) -> None:
@@ -155,6 +178,18 @@ class SimulatedConnector(Connector):
         await self.sink.submit(event)
 
 
+@dataclass
+class SimulatedInviteLink:
+    """A one-person invite link made by a simulated bot (member limit 1)."""
+
+    link: str
+    creator: SimulatedConnector
+    chat_id: int
+    token: str
+    expires_at: datetime
+    joined: list[int] | None = None
+
+
 class SimulatedTelegram:
     """The simulated world shared by every simulated channel of one project."""
 
@@ -172,6 +207,7 @@ class SimulatedTelegram:
         self._blocked: set[tuple[str, int]] = set()
         self._sent_keys: set[str] = set()
         self.duplicate_sends: list[OutgoingMessage] = []
+        self.invite_links: dict[str, SimulatedInviteLink] = {}
 
     # --- setting up -------------------------------------------------------------------
 
@@ -282,6 +318,32 @@ class SimulatedTelegram:
             raise SimulatorError(f"{url!r} is not a Telegram bot link")
         payload = parse_qs(parsed.query).get("start", [None])[0]
         return await self.contact_starts(parsed.path.strip("/"), user, payload)
+
+    async def joins_via_invite_link(
+        self, user: ContactIdentity | int, url: str
+    ) -> ChatMemberChange:
+        """``user`` joins the private group/channel of a one-person invite link; its
+        creator bot reports the join (Telegram's member limit 1 and expiry enforced)."""
+        link = self.invite_links.get(url)
+        if link is None:
+            raise SimulatorError(f"{url!r} is not an invite link made in this simulation")
+        contact = self._contact(user)
+        if link.expires_at <= self.clock.now():
+            raise SimulatorError(f"invite link {url} has expired")
+        if link.joined:
+            raise SimulatorError(f"invite link {url} was already used (member limit 1)")
+        link.joined = [contact.user_id]
+        event = ChatMemberChange(
+            channel=link.creator.channel,
+            contact=contact,
+            occurred_at=self.clock.now(),
+            update_id=self._next_update_id(link.creator),
+            change=MemberChange.JOINED,
+            chat_id=link.chat_id,
+            invite_link=url,
+        )
+        await link.creator._emit(event)
+        return event
 
     async def manager_says(
         self, account: ChannelRef | str, user: ContactIdentity | int, text: str

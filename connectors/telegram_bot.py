@@ -43,7 +43,13 @@ from typing import Any, ClassVar, cast
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import PRODUCTION, TelegramAPIServer
-from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.methods import (
     AnswerCallbackQuery,
     ApproveChatJoinRequest,
@@ -95,9 +101,12 @@ from connectors.telegram_bot_send import (
 from connectors.telegram_bot_updates import (
     ALLOWED_UPDATES,
     BrokenUpdate,
+    BusinessRouter,
     contact_key,
     invite_link_of,
     map_update,
+    prepare_business,
+    route_business,
     update_id_of,
 )
 from engine.events import ButtonPress, ChannelRef
@@ -132,6 +141,9 @@ class TelegramBotConfig:
     retry_max: float = 30.0
     callback_answer_after: float = 1.0  # answer a button press ourselves if the engine hasn't
     stop_grace: float = 10.0  # seconds stop() waits for in-flight submits and sends
+    business: BusinessRouter | None = field(default=None, repr=False, compare=False)
+    """Telegram Business: stores connections and maps owners to the project's manager
+    accounts (the daemon passes one; without it the in-memory registry is used)."""
 
     def __post_init__(self) -> None:
         if self.mode is UpdateMode.WEBHOOK and not self.webhook_secret:
@@ -152,6 +164,16 @@ class _RawGetUpdates(TelegramMethod[list[dict[str, Any]]]):
 
 class _MediaMissing(Exception):
     pass
+
+
+class InviteLinkError(ConnectorError):
+    """createChatInviteLink failed; ``retryable`` when trying again later may work (a
+    network error, 429 or a Telegram 5xx), not when Telegram refused (bot not an admin
+    of the chat, chat not found…)."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class _Memo(OrderedDict[str, Any]):
@@ -312,9 +334,13 @@ class TelegramBotConnector(Connector):
         try:
             link = await self._bot(method)
         except (TelegramAPIError, OSError, TimeoutError) as exc:
-            raise ConnectorError(
+            retryable = not isinstance(exc, TelegramAPIError) or isinstance(
+                exc, TelegramNetworkError | TelegramRetryAfter | TelegramServerError
+            )
+            raise InviteLinkError(
                 f"{self.channel}: could not create an invite link for chat {chat_id}: "
-                f"{self._redact(exc)}"
+                f"{self._redact(exc)}",
+                retryable=retryable,
             ) from None
         self._invite_tokens.remember(link.invite_link, token)
         return link.invite_link
@@ -526,10 +552,16 @@ class TelegramBotConnector(Connector):
     # --- one update --------------------------------------------------------------------
 
     async def _handle_update(self, raw: Any) -> None:
-        """Map one raw update and submit its event; raises only if the sink raised."""
+        """Map one raw update and submit its event; raises only if the sink (or the
+        business router's database) failed, so the update is delivered again."""
         update_id = update_id_of(raw)
+        router = self._config.business
+        if router is not None:  # a database error here means redelivery, not a skip
+            await prepare_business(router, raw)
         try:
-            event, why = map_update(self.channel, raw)
+            event, why = map_update(
+                self.channel, raw, business=router.connections if router is not None else None
+            )
         except BrokenUpdate as exc:
             log.warning("%s: skipping broken update %s: %s", self.channel, update_id, exc)
             return
@@ -538,6 +570,8 @@ class TelegramBotConnector(Connector):
                 "%s: skipping update %s that could not be mapped", self.channel, update_id
             )
             return
+        if router is not None:
+            event, why = await route_business(router, self.channel, raw, event, why)
         if event is None:
             log.debug("%s: ignoring update %s: %s", self.channel, update_id, why)
             return

@@ -11,18 +11,24 @@ updates name the account owner and ``business_message`` updates carry the accoun
 chats. The owner's own messages become :class:`ManagerMessage`, the partner's
 :class:`ContactMessage`; the contact is the chat partner (``chat``). Both go out on a
 ``manager_account`` :class:`ChannelRef` whose ``channel_id`` is the owner's Telegram user id
-(ManagerMessage must come through a manager account). NOTE: the engine's ``channel_of``
-looks channels up by *database* id, so it must register/translate that account before
-these events resolve to a channel; this module only maps them. Owners are remembered in
-:data:`BUSINESS_CONNECTIONS` (in memory, per process) from ``business_connection`` updates;
-a business message of a connection not seen yet is skipped (no ``getBusinessConnection``).
+(ManagerMessage must come through a manager account). The engine knows channels by
+*database* id, so a bot run by the daemon gets a :class:`BusinessRouter`
+(:mod:`connectors.telegram_business`): :func:`prepare_business` loads a connection's owner
+from the project database (connections are stored, so a restart keeps them),
+:func:`route_business` stores connection changes and re-addresses a business event to the
+project's manager-account channel of that owner — without the bot's ``update_id``, so the
+event's dedup key is the account's own (contact, message id), the same as the Telethon
+source gives for that message: a manager with both sources triggers once. An owner who is
+no manager account of the project is a logged skip. Without a router, owners are
+remembered in :data:`BUSINESS_CONNECTIONS` (in memory, per process) and a business message
+of a connection not seen yet is skipped (no ``getBusinessConnection``).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram.types import (
     BusinessConnection,
@@ -90,6 +96,58 @@ class BusinessConnections:
 
 # Connection ids are unique at Telegram, so one registry serves every bot of the process.
 BUSINESS_CONNECTIONS = BusinessConnections()
+
+
+class BusinessRouter(Protocol):
+    """Where a bot's Telegram Business connections are kept and their owners resolved."""
+
+    connections: BusinessConnections
+
+    async def load(self, connection_id: str) -> None:
+        """Put the stored owner of ``connection_id`` (if any) into ``connections``."""
+        ...
+
+    async def saved(self, connection: BusinessConnection) -> None:
+        """Store a connection change (enabled or disabled)."""
+        ...
+
+    async def account(self, owner_user_id: int) -> ChannelRef | None:
+        """The project's manager-account channel of this Telegram user, if any."""
+        ...
+
+
+async def prepare_business(router: BusinessRouter, raw: Any) -> None:
+    """Before mapping: make the owner of a business message's connection known."""
+    if not isinstance(raw, dict):
+        return
+    body = raw.get("business_message")
+    if isinstance(body, dict):
+        connection_id = body.get("business_connection_id")
+        if isinstance(connection_id, str) and router.connections.owner(connection_id) is None:
+            await router.load(connection_id)
+
+
+async def route_business(
+    router: BusinessRouter, bot: ChannelRef, raw: Any, event: Event | None, why: str
+) -> tuple[Event | None, str]:
+    """After mapping: store connection changes; address a business event to the owner's
+    manager-account channel of the project (or skip it, saying why)."""
+    if isinstance(raw, dict) and isinstance(raw.get("business_connection"), dict):
+        update = parse_update(raw)
+        if update.business_connection is not None:
+            await router.saved(update.business_connection)
+    if event is None or bot.kind is not ChannelKind.BOT:
+        return event, why
+    if event.channel.kind is not ChannelKind.MANAGER_ACCOUNT:
+        return event, why
+    owner_id = int(event.channel.channel_id)
+    account = await router.account(owner_id)
+    if account is None:
+        return None, (
+            f"business message from the account of Telegram user {owner_id}, which is not a "
+            f"manager account of project {bot.project!r}"
+        )
+    return event.model_copy(update={"channel": account, "update_id": None}), ""
 
 
 class BrokenUpdate(Exception):

@@ -19,6 +19,14 @@ Failures are values for ``send`` (:class:`~connectors.base.SendResult`); ``start
 typed :class:`ManagerAccountError` (revoked or corrupted session, bad api_id/api_hash,
 no network) and leaves the reason in ``health()``. Each connector is independent: one
 account failing never affects another.
+
+Nothing typed while the engine is down is lost: with an :class:`UpdateStateStore` the
+client starts with ``catch_up=True`` from the stored update state (pts/qts/date/seq), and
+the stored state only moves past an update batch once every update of it was handed to the
+engine (a failed submit freezes it, so the next start replays from there; the engine
+de-duplicates what it already handled). A dropped connection is re-opened with exponential
+back-off; a session Telegram ended (AUTH_KEY_UNREGISTERED, SessionRevoked…) is not retried:
+``on_unauthorized`` is called once so the account can be marked as needing a login.
 """
 
 from __future__ import annotations
@@ -30,13 +38,14 @@ import html
 import logging
 import struct
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import SecretStr
-from telethon import TelegramClient, errors, events, types
+from telethon import TelegramClient, errors, events, functions, types
 from telethon.extensions import html as telethon_html
 from telethon.sessions import StringSession
 
@@ -68,7 +77,7 @@ CLIENT_OPTIONS: dict[str, Any] = {
     "raise_last_call_error": True,
     "sequential_updates": True,
     "receive_updates": True,
-    "catch_up": False,
+    "catch_up": False,  # turned on per start when a stored update state is loaded
     "device_model": "Voronka engine",
     "app_version": "voronka",
 }
@@ -76,6 +85,52 @@ CLIENT_OPTIONS: dict[str, Any] = {
 ClientFactory = Callable[..., TelegramClient]
 """Called as ``factory(StringSession, api_id, api_hash, **CLIENT_OPTIONS)``; tests pass one
 that swaps the client's network sender for a fake."""
+
+
+@dataclass(frozen=True)
+class UpdateState:
+    """Telegram's update state of an account (the common message box): where
+    ``updates.getDifference`` continues from. ``date`` is epoch seconds."""
+
+    pts: int
+    qts: int
+    date: int
+    seq: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"pts": self.pts, "qts": self.qts, "date": self.date, "seq": self.seq}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> UpdateState | None:
+        if not data:
+            return None
+        try:
+            return cls(int(data["pts"]), int(data["qts"]), int(data["date"]), int(data["seq"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+class UpdateStateStore(Protocol):
+    """Where a manager account keeps its update state between runs (the project database
+    in the daemon)."""
+
+    async def load(self) -> UpdateState | None: ...
+
+    async def save(self, state: UpdateState) -> None: ...
+
+
+UnauthorizedCallback = Callable[[str], Awaitable[None]]
+"""Called once with the reason when Telegram ended the session (staff must log in)."""
+
+Sleep = Callable[[float], Awaitable[None]]
+
+StaleCallback = Callable[[ManagerMessage, timedelta], Awaitable[None]]
+"""Told about a manager message too old to fire funnels (with its age); records it."""
+
+OwnSendLookup = Callable[[int, int], Awaitable[bool]]
+"""``(chat id, message id)`` → whether the engine sent that message (its outbox)."""
+
+_STATE_MARK = "_voronka_state"  # set on the last update of a batch (TL objects take attributes)
 
 
 class ManagerAccountError(ConnectorError):
@@ -155,6 +210,17 @@ def render_text(message: OutgoingMessage) -> str:
     return text
 
 
+def _box_state(client: TelegramClient) -> UpdateState | None:
+    """The account update state of Telethon's message box (private; guarded by a test)."""
+    box = getattr(client, "_message_box", None)
+    if box is None or box.is_empty():
+        return None
+    state, _channels = box.session_state()
+    date = state["date"]
+    epoch = int(date.timestamp()) if isinstance(date, datetime) else int(date)
+    return UpdateState(int(state["pts"]), int(state["qts"]), epoch, int(state["seq"]))
+
+
 class _MediaError(ValueError):
     pass
 
@@ -163,11 +229,18 @@ class _UnknownPeerError(ValueError):
     pass
 
 
-def _media_file(source: str) -> str:
+def _media_file(source: str, media_root: Path | None = None) -> str:
+    """An http(s) URL or an existing file; relative sources (uploaded media,
+    ``media/<sha256>/<name>``) are looked up in the project's folder ``media_root``."""
     if source.startswith(("http://", "https://")):
         return source
-    if Path(source).is_file():
-        return source
+    path = Path(source)
+    if not path.is_absolute() and media_root is not None:
+        path = media_root / path
+    if path.is_file():
+        return str(path)
+    if not Path(source).is_absolute() and media_root is not None:
+        raise _MediaError(f"media file not found: {source} (looked in {media_root})")
     raise _MediaError(
         f"media {source!r} is neither an http(s) URL nor an existing file; a Bot API file_id "
         "cannot be sent from a user account"
@@ -196,7 +269,19 @@ class ManagerAccountConnector(Connector):
         unknown_outcome_ttl: timedelta = timedelta(minutes=10),
         sent_ids_kept: int = 10_000,
         lookup_timeout: float = 10.0,
+        state_store: UpdateStateStore | None = None,
+        on_unauthorized: UnauthorizedCallback | None = None,
+        reconnect_min: float = 1.0,
+        reconnect_max: float = 300.0,
+        sleep: Sleep = asyncio.sleep,
+        own_sends: OwnSendLookup | None = None,
+        media_root: Path | None = None,
+        stale_after: timedelta | None = None,
+        on_stale: StaleCallback | None = None,
     ) -> None:
+        """``media_root``: the project's folder; relative media sources are found there.
+        ``stale_after``: a manager message older than this (replayed by a catch-up after a
+        long downtime) fires no funnels; ``on_stale`` records it instead (history, admins)."""
         if channel.kind is not ChannelKind.MANAGER_ACCOUNT:
             raise ConnectorError(f"{channel} is not a manager account")
         self._channel = channel
@@ -208,16 +293,34 @@ class ManagerAccountConnector(Connector):
         self._unknown_ttl = unknown_outcome_ttl
         self._sent_ids_kept = sent_ids_kept
         self._lookup_timeout = lookup_timeout
+        self._store = state_store
+        self._on_unauthorized = on_unauthorized
+        self._reconnect_min = reconnect_min
+        self._reconnect_max = reconnect_max
+        self._sleep = sleep
+        self._own_sends = own_sends
+        self._media_root = media_root
+        self._stale_after = stale_after
+        self._on_stale = on_stale
 
         self._client: TelegramClient | None = None
         self._sink: EventSink | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._saver: asyncio.Task[None] | None = None
         self._stopping = False
+        self._ready = asyncio.Event()
         self._me: types.User | None = None
         self._state = ConnectorState.STOPPED
         self._last_event_at: datetime | None = None
         self._last_send_at: datetime | None = None
         self._last_error: str | None = None
+        self._connected_at: datetime | None = None
+        self._reconnects = 0
+        # update state handed completely to the engine; saved by the saver task
+        self._checkpoint: UpdateState | None = None
+        self._saved: UpdateState | None = None
+        self._checkpoint_frozen = False
+        self._dirty = asyncio.Event()
         # (chat id, message id) of the engine's own sends, oldest first
         self._sent_ids: OrderedDict[tuple[int, int], None] = OrderedDict()
         # (chat id, plain text) → until when: sends whose outcome is unknown
@@ -236,10 +339,23 @@ class ManagerAccountConnector(Connector):
         """The running Telethon client (for :mod:`connectors.telegram_user_labels`)."""
         return self._client if self._state is not ConnectorState.STOPPED else None
 
+    async def input_peer(self, user_id: int) -> types.TypeInputPeer:
+        """The contact's input peer (loads the dialogs once in a while if unknown);
+        ``ValueError`` if this account does not know the user or is not connected."""
+        client = self._client
+        if client is None or not client.is_connected():
+            raise ConnectionError("the manager account is not connected")
+        return await self._input_peer(client, user_id)
+
     @property
     def me(self) -> types.User | None:
         """The manager's own Telegram user, once started."""
         return self._me
+
+    @property
+    def checkpoint(self) -> UpdateState | None:
+        """The update state up to which every update reached the engine."""
+        return self._checkpoint
 
     async def start(self, sink: EventSink) -> None:
         if self._client is not None and self._client.is_connected():
@@ -249,25 +365,123 @@ class ManagerAccountConnector(Connector):
         self._stopping = False
         self._sink = sink
         try:
-            session = parse_session(self._session)
-            client = self._factory(
-                session, self._api_id, self._api_hash.get_secret_value(), **CLIENT_OPTIONS
-            )
-            client.add_event_handler(self._on_new_message, events.NewMessage())
-            self._client = client
-            await self._connect(client)
+            if self._store is not None:
+                self._checkpoint = self._saved = await self._store.load()
+            await self._open()
         except ManagerAccountError as exc:
             self._fail(exc.state, str(exc))
             await self._disconnect_quietly()
             raise
-        self._state = ConnectorState.RUNNING
-        self._last_error = None
-        self._watcher = asyncio.create_task(self._watch_connection(client))
+        except Exception as exc:  # e.g. the update state could not be read
+            self._fail(ConnectorState.FAILING, f"cannot start: {type(exc).__name__}: {exc}")
+            await self._disconnect_quietly()
+            raise
+        if self._store is not None:
+            self._saver = asyncio.create_task(self._save_loop(), name=f"state:{self._channel.key}")
+        self._watcher = asyncio.create_task(self._supervise(), name=f"watch:{self._channel.key}")
         log.info(
             "%s: manager account started (Telegram user %s)",
             self._channel.key,
             self._me.id if self._me else "?",
         )
+
+    async def _open(self) -> None:
+        """A new client from the stored session and the checkpoint, connected."""
+        self._ready.clear()
+        self._checkpoint_frozen = False
+        session = parse_session(self._session)
+        checkpoint = self._checkpoint
+        if checkpoint is not None:
+            session.set_update_state(
+                0,
+                types.updates.State(
+                    pts=checkpoint.pts,
+                    qts=checkpoint.qts,
+                    date=datetime.fromtimestamp(checkpoint.date, UTC),
+                    seq=checkpoint.seq,
+                    unread_count=0,
+                ),
+            )
+        options = {**CLIENT_OPTIONS, "catch_up": checkpoint is not None}
+        client = self._factory(session, self._api_id, self._api_hash.get_secret_value(), **options)
+        self._track_batches(client)
+        client.add_event_handler(self._on_new_message, events.NewMessage())
+        self._client = client
+        try:
+            await self._connect(client)
+        except Exception:
+            await self._disconnect_quietly()
+            raise
+        if checkpoint is None and self._store is not None:
+            # First run: everything from now on is caught up after a restart.
+            try:
+                self._advance(_box_state(client) or await self._current_state(client))
+            except (errors.RPCError, OSError, ConnectionError, TimeoutError) as exc:
+                log.warning("%s: no initial update state: %s", self._channel.key, exc)
+        self._state = ConnectorState.RUNNING
+        self._last_error = None
+        self._connected_at = self._clock.now()
+        self._ready.set()
+
+    async def _current_state(self, client: TelegramClient) -> UpdateState:
+        state = await client(functions.updates.GetStateRequest())
+        return UpdateState(state.pts, state.qts, int(state.date.timestamp()), state.seq)
+
+    def _track_batches(self, client: TelegramClient) -> None:
+        """Move the checkpoint only past update batches that were dispatched completely.
+
+        Telethon applies a batch (live updates or a getDifference result) to its message box
+        before dispatching it, and with ``sequential_updates`` dispatches one update at a
+        time, fetching the next batch only when the previous one is done. So the box's state
+        right after a batch was applied becomes safe once the batch's last update has been
+        dispatched (these two private hooks are guarded by a test)."""
+        preprocess = client._preprocess_updates
+        dispatch = client._dispatch_update
+
+        async def preprocess_tracked(updates: Any, users: Any, chats: Any) -> Any:
+            result = await preprocess(updates, users, chats)
+            state = _box_state(client)
+            if state is not None:
+                if result:
+                    setattr(result[-1], _STATE_MARK, state)
+                else:
+                    self._advance(state)
+            return result
+
+        async def dispatch_tracked(update: Any) -> None:
+            await dispatch(update)
+            state = getattr(update, _STATE_MARK, None)
+            if isinstance(state, UpdateState):
+                self._advance(state)
+
+        client._preprocess_updates = preprocess_tracked
+        client._dispatch_update = dispatch_tracked
+
+    def _advance(self, state: UpdateState) -> None:
+        if self._checkpoint_frozen or state.pts <= 0:
+            return
+        if self._checkpoint is not None and state.pts < self._checkpoint.pts:
+            return
+        if state != self._checkpoint:
+            self._checkpoint = state
+            self._dirty.set()
+
+    async def _save_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            await self._save_checkpoint()
+
+    async def _save_checkpoint(self) -> None:
+        state = self._checkpoint
+        if self._store is None or state is None or state == self._saved:
+            return
+        try:
+            await self._store.save(state)
+        except Exception as exc:  # kept dirty: saved with the next change or at stop
+            log.warning("%s: could not save the update state: %s", self._channel.key, exc)
+            return
+        self._saved = state
 
     async def _connect(self, client: TelegramClient) -> None:
         try:
@@ -296,12 +510,14 @@ class ManagerAccountConnector(Connector):
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-            self._watcher = None
+        for task in (self._watcher, self._saver):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._watcher = self._saver = None
         await self._disconnect_quietly()
+        await self._save_checkpoint()
         self._sink = None
         self._state = ConnectorState.STOPPED
 
@@ -339,9 +555,26 @@ class ManagerAccountConnector(Connector):
             last_error=self._last_error,
         )
 
+    def session_health(self) -> dict[str, Any]:
+        """What ``/health`` shows beyond :meth:`health` for a manager account."""
+        client = self._client
+        return {
+            "connected": bool(
+                client is not None
+                and client.is_connected()
+                and self._state is ConnectorState.RUNNING
+            ),
+            "connected_since": self._connected_at.isoformat() if self._connected_at else None,
+            "reconnects": self._reconnects,
+            "telegram_user_id": self._me.id if self._me else None,
+            "update_pts": self._checkpoint.pts if self._checkpoint else None,
+            "needs_login": self._state is ConnectorState.UNAUTHORIZED,
+        }
+
     # --- receiving -----------------------------------------------------------------------
 
     async def _on_new_message(self, event: events.NewMessage.Event) -> None:
+        await self._ready.wait()  # catch-up may dispatch before start() knows who we are
         self._last_event_at = self._clock.now()
         message = event.message
         if not event.is_private:
@@ -360,7 +593,10 @@ class ManagerAccountConnector(Connector):
             )
             return
         text = message.raw_text or ""
-        if message.out and self._is_own_send(chat_id, message.id, text):
+        if message.out and (
+            self._is_own_send(chat_id, message.id, text)
+            or await self._was_sent_before(event, chat_id, message.id)
+        ):
             log.debug(
                 "%s: message %s to %s was sent by the engine; not a trigger",
                 self._channel.key,
@@ -394,6 +630,8 @@ class ManagerAccountConnector(Connector):
                 message_id=message.id,
                 reply_to_message_id=message.reply_to_msg_id,
             )
+        if isinstance(engine_event, ManagerMessage) and await self._skipped_as_stale(engine_event):
+            return
         sink = self._sink
         if sink is None:
             log.warning("%s: no sink; dropped %s", self._channel.key, engine_event.dedup_key)
@@ -401,10 +639,37 @@ class ManagerAccountConnector(Connector):
         try:
             await sink.submit(engine_event)
         except Exception as exc:
+            # Not lost: the stored update state stays before it, so the next start (or
+            # reconnect) fetches it again; the engine skips what it already handled.
+            self._checkpoint_frozen = True
             self._last_error = f"event not accepted: {type(exc).__name__}: {exc}"
             log.exception(
                 "%s: the engine did not accept %s", self._channel.key, engine_event.dedup_key
             )
+
+    async def _skipped_as_stale(self, event: ManagerMessage) -> bool:
+        """A phrase typed long ago (the engine was down) must not start funnels now: the
+        moment has passed. It is recorded through ``on_stale`` so staff can act."""
+        if self._stale_after is None:
+            return False
+        age = self._clock.now() - event.occurred_at
+        if age <= self._stale_after:
+            return False
+        log.warning(
+            "%s: manager message %s to %s was sent %.1f h ago (engine stopped); not a trigger",
+            self._channel.key,
+            event.message_id,
+            event.contact.user_id,
+            age.total_seconds() / 3600,
+        )
+        if self._on_stale is not None:
+            try:
+                await self._on_stale(event, age)
+            except Exception as exc:  # replayed by the next start, like a refused submit
+                self._checkpoint_frozen = True
+                self._last_error = f"stale message not recorded: {type(exc).__name__}: {exc}"
+                log.exception("%s: could not record a stale message", self._channel.key)
+        return True
 
     async def _identity(
         self, event: events.NewMessage.Event, chat_id: int
@@ -441,6 +706,21 @@ class ManagerAccountConnector(Connector):
         self._identities[user.id] = identity
         return identity
 
+    async def _was_sent_before(
+        self, event: events.NewMessage.Event, chat_id: int, message_id: int
+    ) -> bool:
+        """For outgoing messages fetched by getDifference (catch-up after a restart, when
+        the in-memory list of own sends is gone): did the engine send it (outbox)?"""
+        lookup = self._own_sends
+        update = getattr(event, "original_update", None)
+        if lookup is None or getattr(update, "pts", None) != 0:  # live: memory suffices
+            return False
+        try:
+            return await lookup(chat_id, message_id)
+        except Exception as exc:  # better a possible re-trigger than a lost manager message
+            log.warning("%s: could not check own sends: %s", self._channel.key, exc)
+            return False
+
     def _is_own_send(self, chat_id: int, message_id: int, text: str) -> bool:
         if (chat_id, message_id) in self._sent_ids:
             return True
@@ -455,7 +735,47 @@ class ManagerAccountConnector(Connector):
         while len(self._sent_ids) > self._sent_ids_kept:
             self._sent_ids.popitem(last=False)
 
-    async def _watch_connection(self, client: TelegramClient) -> None:
+    async def _supervise(self) -> None:
+        """Watch the connection; reopen it with exponential back-off when it drops. A
+        session Telegram ended is not retried: ``on_unauthorized`` is told once."""
+        while not self._stopping:
+            client = self._client
+            if client is None:
+                return
+            reason = await self._wait_disconnected(client)
+            if self._stopping:
+                return
+            await self._disconnect_quietly()
+            if reason is None:  # the session was ended by Telegram
+                await self._unauthorized()
+                return
+            self._fail(ConnectorState.FAILING, f"disconnected from Telegram: {reason}")
+            delay = self._reconnect_min
+            while not self._stopping:
+                await self._sleep(delay)
+                if self._stopping:
+                    return
+                try:
+                    await self._open()
+                except (SessionRevokedError, SessionInvalidError, ApiCredentialsError) as exc:
+                    self._fail(exc.state, str(exc))
+                    if not isinstance(exc, ApiCredentialsError):
+                        await self._unauthorized()
+                    return
+                except Exception as exc:  # network, Telegram busy: try again later
+                    self._fail(ConnectorState.FAILING, f"reconnecting: {exc}")
+                    delay = min(delay * 2, self._reconnect_max)
+                    continue
+                self._reconnects += 1
+                log.warning(
+                    "%s: reconnected to Telegram (reconnect #%d)",
+                    self._channel.key,
+                    self._reconnects,
+                )
+                break
+
+    async def _wait_disconnected(self, client: TelegramClient) -> str | None:
+        """Why the client disconnected; None if Telegram ended the session."""
         error: BaseException | None = None
         try:
             await client.disconnected
@@ -463,8 +783,6 @@ class ManagerAccountConnector(Connector):
             raise
         except Exception as exc:
             error = exc
-        if self._stopping:
-            return
         # Telethon keeps why its update loop stopped in a private attribute.
         error = getattr(client, "_updates_error", None) or error
         if isinstance(error, (errors.UnauthorizedError, errors.AuthKeyError)):
@@ -472,9 +790,17 @@ class ManagerAccountConnector(Connector):
                 ConnectorState.UNAUTHORIZED,
                 f"Telegram ended this session ({type(error).__name__}); log in again",
             )
-        else:
-            reason = f"{type(error).__name__}: {error}" if error else "connection closed"
-            self._fail(ConnectorState.FAILING, f"disconnected from Telegram: {reason}")
+            return None
+        return f"{type(error).__name__}: {error}" if error else "connection closed"
+
+    async def _unauthorized(self) -> None:
+        callback = self._on_unauthorized
+        if callback is None:
+            return
+        try:
+            await callback(self._last_error or "Telegram ended this session")
+        except Exception:
+            log.exception("%s: could not record that the session ended", self._channel.key)
 
     def _fail(self, state: ConnectorState, reason: str) -> None:
         self._state = state
@@ -499,7 +825,7 @@ class ManagerAccountConnector(Connector):
         if client is None or not client.is_connected():
             return SendResult.failure(SendErrorKind.NETWORK, "the manager account is not connected")
         try:
-            files = [(_media_file(m.source), m.kind) for m in message.media]
+            files = [(_media_file(m.source, self._media_root), m.kind) for m in message.media]
         except _MediaError as exc:
             return SendResult.failure(SendErrorKind.BAD_REQUEST, str(exc))
         if message.protect_content:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -98,8 +98,12 @@ class ContactLabeler:
         settings: LabelSettings | None = None,
         clock: Clock | None = None,
         known_labels: Iterable[str] = (),
+        resolve: Callable[[int], Awaitable[types.TypeInputPeer]] | None = None,
     ) -> None:
+        """``resolve``: the contact's input peer (the connector's lookup, which loads the
+        dialogs when Telethon's cache does not know the user, e.g. after a restart)."""
         self._client = client
+        self._resolve = resolve
         self.settings = settings or LabelSettings()
         self._clock: Clock = clock or SystemClock()
         self._known: set[str] = {label for label in known_labels if label.strip()}
@@ -109,6 +113,16 @@ class ContactLabeler:
         self._paused_until: datetime | None = None
         self._pending: dict[int, _Wanted] = {}
         self._wake = asyncio.Event()
+        self.last_error: str | None = None
+        self.written_count = 0
+
+    def know(self, labels: Iterable[str]) -> None:
+        """Labels that may be in names already (every tag's label): stripped before writing."""
+        self._known.update(label for label in labels if label.strip())
+
+    def pending_users(self) -> set[int]:
+        """Contacts whose labels are waiting for the pace (or the connection)."""
+        return set(self._pending)
 
     async def update(
         self, user_id: int, first_name: str, last_name: str | None, labels: Sequence[str]
@@ -173,7 +187,10 @@ class ContactLabeler:
         name = labelled_name(wanted.first_name, wanted.labels, self._known)
         last = strip_labels(wanted.last_name or "", self._known)
         try:
-            peer = await client.get_input_entity(types.PeerUser(user_id))
+            if self._resolve is not None:
+                peer = await self._resolve(user_id)
+            else:
+                peer = await client.get_input_entity(types.PeerUser(user_id))
             await client(
                 functions.contacts.AddContactRequest(
                     id=peer,
@@ -187,13 +204,16 @@ class ContactLabeler:
             seconds = int(getattr(exc, "seconds", 0) or 1)
             self._paused_until = self._clock.now() + timedelta(seconds=seconds)
             self._pending[user_id] = wanted
+            self.last_error = f"flood wait: paused for {seconds} s"
             log.warning("contact labels paused for %s s (Telegram flood wait)", seconds)
             return LabelOutcome.DEFERRED
         except (errors.RPCError, ValueError, OSError, ConnectionError) as exc:
+            self.last_error = f"contact {user_id}: {type(exc).__name__}: {exc}"
             log.warning("cannot label contact %s: %s: %s", user_id, type(exc).__name__, exc)
             return LabelOutcome.FAILED
         now = self._clock.now()
         self._written[user_id] = name
         self._written_at[user_id] = now
         self._last_write_at = now
+        self.written_count += 1
         return LabelOutcome.WRITTEN

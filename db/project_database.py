@@ -7,7 +7,7 @@ from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from db.connect import create_database_engine
+from db.connect import create_database_engine, create_sqlite_writer_engine
 from db.migrate import upgrade_to_head
 
 
@@ -17,12 +17,27 @@ class ProjectDatabase:
     Open it with ``await ProjectDatabase.open(url)`` (Alembic migrations are applied first;
     that is a no-op when the schema is current) and ``await db.dispose()`` when done, or use
     ``async with``. Sessions do not expire objects on commit, so loaded rows stay readable.
+
+    ``writer_sessions`` is for the project engine's own transactions (one writer at a
+    time): on a SQLite file it is a second engine whose statements run on the event
+    loop's thread (see :func:`db.connect.create_sqlite_writer_engine`); elsewhere it is
+    ``sessions``.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions: async_sessionmaker[AsyncSession] = async_sessionmaker(
             engine, expire_on_commit=False
+        )
+        self.writer_engine: AsyncEngine | None = None
+        if engine.dialect.name == "sqlite":
+            self.writer_engine = create_sqlite_writer_engine(
+                engine.url.render_as_string(hide_password=False)
+            )
+        self.writer_sessions: async_sessionmaker[AsyncSession] = (
+            async_sessionmaker(self.writer_engine, expire_on_commit=False)
+            if self.writer_engine is not None
+            else self.sessions
         )
 
     @classmethod
@@ -50,6 +65,8 @@ class ProjectDatabase:
         return self.sessions()
 
     async def dispose(self) -> None:
+        if self.writer_engine is not None:
+            await self.writer_engine.dispose()
         await self.engine.dispose()
 
     async def __aenter__(self) -> Self:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -221,6 +222,8 @@ class Workspace:
             await session.execute(delete(ProjectRecord).where(ProjectRecord.id == record.id))
             if drop_database:  # inside the transaction: a failed drop keeps the project listed
                 await self._drop_data(record.database_kind, record.database_location, strict=True)
+        if drop_database:  # the project's files (uploaded media) go with its database
+            shutil.rmtree(self.project_files_dir(record.slug), ignore_errors=True)
 
     async def open_project_db(self, project: Project | str) -> ProjectDatabase:
         """Open a project's database (migrating it to the latest schema); dispose() it after."""
@@ -250,10 +253,18 @@ class Workspace:
         SQLite file already uses it (a leftover file is never overwritten)."""
         taken = set(await session.scalars(select(ProjectRecord.slug)))
         candidate, counter = base, 1
-        while candidate in taken or self._sqlite_file_exists(candidate):
+        while (
+            candidate in taken
+            or self._sqlite_file_exists(candidate)
+            or self.project_files_dir(candidate).exists()
+        ):
             counter += 1
             candidate = f"{base}-{counter}"
         return candidate
+
+    def project_files_dir(self, slug: str) -> Path:
+        """The project's file folder (uploaded media; see ``engine.media_store``)."""
+        return self.projects_dir / slug
 
     def _sqlite_file_exists(self, slug: str) -> bool:
         return (self.projects_dir / f"{slug}.sqlite3").exists()

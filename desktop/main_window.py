@@ -117,6 +117,7 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "tab_purchases": ("Покупки", "Purchases"),
     "tab_reports": ("Отчёты", "Reports"),
     "tab_broadcasts": ("Рассылки", "Broadcasts"),
+    "tab_channels": ("Каналы", "Channels"),
     "save_file": ("Сохранить файл", "Save file"),
 }
 
@@ -225,6 +226,10 @@ class MainWindow(QMainWindow):
             self.save_action, self.validate_action, self.publish_action, self.history_action
         ):  # fmt: skip
             toolbar.addAction(action)
+        from desktop.simulator import SimulatorDock
+
+        self.simulator = SimulatorDock(self)  # the chat simulator (a sandbox, issue 8.6)
+        toolbar.addAction(self.simulator.toggle_action)
         toolbar.addSeparator()
         self.version_label = QLabel()
         toolbar.addWidget(self.version_label)
@@ -307,6 +312,7 @@ class MainWindow(QMainWindow):
 
     def _add_panels(self) -> None:
         from desktop.panels.broadcasts import BroadcastsPanel
+        from desktop.panels.channels import ChannelsPanel
         from desktop.panels.contacts import ContactsPanel
         from desktop.panels.notifications import NotificationsPanel
         from desktop.panels.purchases import PurchasesPanel
@@ -318,6 +324,7 @@ class MainWindow(QMainWindow):
             ("reports", ReportsPanel),
             ("purchases", PurchasesPanel),
             ("broadcasts", BroadcastsPanel),
+            ("channels", ChannelsPanel),
         ):
             panel = panel_class(self)
             self.panels[key] = panel
@@ -458,6 +465,22 @@ class MainWindow(QMainWindow):
         catalog = await self.backend.catalog(self.project)
         if hasattr(self.editor, "set_known_tags"):
             self.editor.set_known_tags(sorted(catalog.tags))
+        if hasattr(self.editor, "set_known"):  # pickers of the properties panel
+            self.editor.set_known(
+                products=catalog.products, funnels=catalog.funnels,
+                bot_roles=catalog.bot_roles, accounts=catalog.manager_accounts,
+            )
+            # an engine on a server cannot read this computer's files (media picker)
+            self.editor.properties.local_files_reachable = isinstance(self.backend, EmbeddedBackend)
+            # picked media files go to the project's media store (engine/media_store.py)
+            from desktop.editor.properties.media_editor import backend_previewer, backend_uploader
+
+            self.editor.properties.upload_media = backend_uploader(self.backend, self.project)
+            self.editor.properties.fetch_media = backend_previewer(self.backend, self.project)
+            self.editor.properties.media_root = (
+                await self.backend.media_root(self.project)
+                if isinstance(self.backend, EmbeddedBackend) else None
+            )
         if hasattr(self.editor, "load"):
             self.editor.load(self.draft.document)
             # Once the window has its final size, show the start of the robot at a
@@ -524,6 +547,8 @@ class MainWindow(QMainWindow):
     async def refresh_counts(self) -> None:
         if self.draft is None or self.project is None or not hasattr(self.editor, "set_counts"):
             return
+        if self.simulator.active:
+            return  # the badges show the chat simulator's sandbox
         counts = await self.backend.node_counts(self.project, self.draft.id)
         self.editor.set_counts(counts)
 

@@ -11,7 +11,10 @@ as :class:`RemoteError` with the server's ``detail``; a 409 on saving a draft is
 from __future__ import annotations
 
 import contextlib
+import mimetypes
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -23,11 +26,13 @@ from desktop.backend import (
     DraftConflictError,
     FunnelDraft,
     FunnelSummary,
+    LoginBackendError,
     NodeContact,
     ProjectInfo,
     PublishOutcome,
     VersionInfo,
 )
+from engine.media_store import is_stored_source
 from graph.copying import CopyPlan
 from graph.document import FunnelDocument
 from graph.loading import funnel_to_dict, load_funnel
@@ -161,7 +166,12 @@ class RemoteBackend:
         rows = (await self._call("GET", "/projects")).json()
         self._slugs = {r["name"]: r["slug"] for r in rows}
         return [
-            ProjectInfo(r["name"], r["slug"], f"{self.base_url} ({r['database_kind']})")
+            ProjectInfo(
+                r["name"],
+                r["slug"],
+                f"{self.base_url} ({r['database_kind']})",
+                r.get("timezone") or "Europe/Moscow",
+            )
             for r in rows
         ]
 
@@ -307,6 +317,56 @@ class RemoteBackend:
         path = f"{self._f(project, funnel_id)}/versions/{int(version)}"
         return load_funnel((await self._call("GET", path)).json()["document"])
 
+    # --- media (POST /projects/{p}/media) -----------------------------------------------------
+
+    async def fetch_media(self, project: str, source: str) -> bytes:
+        """The bytes of a stored ``media/<sha256>/<name>`` file (for previews)."""
+        if not is_stored_source(source):
+            raise BackendError(f"not a stored media file: {source}")
+        _media, sha, name = source.split("/", 2)
+        path = f"{self._p(project)}/media/{quote(sha, safe='')}/{quote(name, safe='')}"
+        return (await self._call("GET", path)).content
+
+    async def upload_media(
+        self, project: str, path: Path, progress: Callable[[int, int], None] | None = None
+    ) -> str:
+        """Upload a local file to the project's media store; its ``media/…`` source.
+        ``progress(sent, total)`` is called as the bytes go out."""
+        path = Path(path)
+        try:
+            total = path.stat().st_size
+        except OSError as exc:
+            raise BackendError(f"Файл не прочитать / cannot read the file {path}: {exc}") from exc
+
+        async def chunks() -> AsyncIterator[bytes]:
+            sent = 0
+            with path.open("rb") as handle:
+                while chunk := handle.read(256 * 1024):
+                    sent += len(chunk)
+                    yield chunk
+                    if progress is not None:
+                        progress(sent, total)
+
+        mime, _ = mimetypes.guess_type(path.name)
+        headers = {
+            "Content-Type": mime or "application/octet-stream",
+            "Content-Length": str(total),
+        }
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            response = await self._client.post(
+                f"{self._p(project)}/media",
+                params={"name": path.name},
+                content=chunks(),
+                headers=headers,
+            )
+        except httpx.HTTPError as exc:
+            raise RemoteError(f"Сервер {self.base_url} недоступен / unreachable: {exc}") from exc
+        if response.status_code >= 400:
+            self._raise(response)
+        return str(response.json()["source"])
+
     # --- staff panels (the API's JSON as it is) ---------------------------------------------
 
     async def search_contacts(
@@ -329,6 +389,15 @@ class RemoteBackend:
         for run in card.get("runs", []):
             run.setdefault("funnel", names.get(run.get("funnel_id"), str(run.get("funnel_id"))))
             run.setdefault("node", (run.get("node_id") or "")[:8])
+        if card.get("links"):
+            p = self._p(project)
+            products = {
+                r["id"]: r["name"] for r in (await self._call("GET", f"{p}/products")).json()
+            }
+            bots = {r["id"]: r["name"] for r in (await self._call("GET", f"{p}/channels")).json()}
+            for link in card["links"]:
+                link.setdefault("product", products.get(link.get("product_id")))
+                link.setdefault("target_channel", bots.get(link.get("target_channel_id")))
         return card
 
     async def add_contact_tag(self, project: str, contact_id: int, tag: str, by: str) -> bool:
@@ -338,6 +407,10 @@ class RemoteBackend:
     async def remove_contact_tag(self, project: str, contact_id: int, tag: str, by: str) -> bool:
         path = f"{self._p(project)}/contacts/{int(contact_id)}/tags/{quote(tag, safe='')}"
         return bool((await self._call("DELETE", path)).json().get("changed"))
+
+    async def move_run(self, project: str, run_id: int, node: str, by: str) -> None:
+        path = f"{self._p(project)}/runs/{int(run_id)}/move"
+        await self._call("POST", path, json={"node": node})
 
     async def stop_run(self, project: str, run_id: int, by: str) -> None:
         await self._call("POST", f"{self._p(project)}/runs/{int(run_id)}/stop", json={})
@@ -414,6 +487,24 @@ class RemoteBackend:
         report["sent"] = sent
         return report
 
+    async def messages_report(self, project: str, first: Any, last: Any) -> list[dict[str, Any]]:
+        params = {"from": first.isoformat(), "to": last.isoformat()}
+        path = f"{self._p(project)}/reports/messages"
+        rows: list[dict[str, Any]] = (await self._call("GET", path, params=params)).json()["rows"]
+        return rows
+
+    async def audience_report(
+        self, project: str, first: Any, last: Any, group: str = "day"
+    ) -> list[dict[str, Any]]:
+        params = {"from": first.isoformat(), "to": last.isoformat(), "group": group}
+        path = f"{self._p(project)}/reports/audience"
+        rows: list[dict[str, Any]] = (await self._call("GET", path, params=params)).json()["rows"]
+        return rows
+
+    async def audience_now(self, project: str) -> dict[str, Any]:
+        out: dict[str, Any] = (await self._call("GET", f"{self._p(project)}/reports/bots")).json()
+        return out
+
     async def list_bots(self, project: str) -> list[dict[str, Any]]:
         rows = (await self._call("GET", f"{self._p(project)}/channels")).json()
         return [r for r in rows if r.get("kind") == "bot"]
@@ -450,3 +541,136 @@ class RemoteBackend:
         path = f"{self._p(project)}/broadcasts/{int(broadcast_id)}/cancel"
         out: dict[str, Any] = (await self._call("POST", path)).json()
         return out
+
+    # --- channels, manager login, project settings (engine/api/routes/channels.py) --------
+
+    async def list_channels(self, project: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = (
+            await self._call("GET", f"{self._p(project)}/channels")
+        ).json()
+        return rows
+
+    async def add_bot(
+        self,
+        project: str,
+        token: str,
+        role: str,
+        *,
+        name: str | None = None,
+        is_main: bool = False,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"token": token, "role": role, "is_main": is_main}
+        if name:
+            body["name"] = name
+        out: dict[str, Any] = (
+            await self._call("POST", f"{self._p(project)}/bots", json=body)
+        ).json()
+        return out
+
+    async def update_channel(
+        self,
+        project: str,
+        channel_id: int,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        enabled: bool | None = None,
+        is_main: bool | None = None,
+    ) -> dict[str, Any]:
+        fields = {"name": name, "role": role, "enabled": enabled, "is_main": is_main}
+        body = {k: v for k, v in fields.items() if v is not None}
+        path = f"{self._p(project)}/channels/{int(channel_id)}"
+        out: dict[str, Any] = (await self._call("PATCH", path, json=body)).json()
+        return out
+
+    async def delete_channel(self, project: str, channel_id: int) -> None:
+        await self._call("DELETE", f"{self._p(project)}/channels/{int(channel_id)}")
+
+    async def _login_step(self, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """A login route; its 400/429 answers (``{detail, state, retry_after?}``) become a
+        :class:`LoginBackendError` the wizard can stay on its step with."""
+        try:
+            out: dict[str, Any] = (await self._call("POST", path, json=body)).json()
+        except RemoteError as exc:
+            raise _login_error(exc) from exc
+        return out
+
+    async def begin_manager_login(
+        self, project: str, *, name: str, phone: str, api_id: int | None, api_hash: str | None
+    ) -> dict[str, Any]:
+        body = {"name": name, "phone": phone, "api_id": api_id, "api_hash": api_hash}
+        return await self._login_step(f"{self._p(project)}/managers/login", body)
+
+    async def submit_login_code(self, project: str, login_id: str, code: str) -> dict[str, Any]:
+        path = f"{self._p(project)}/managers/login/{quote(login_id, safe='')}/code"
+        return await self._login_step(path, {"code": code})
+
+    async def submit_login_password(
+        self, project: str, login_id: str, password: str
+    ) -> dict[str, Any]:
+        path = f"{self._p(project)}/managers/login/{quote(login_id, safe='')}/password"
+        return await self._login_step(path, {"password": password})
+
+    async def cancel_manager_login(self, project: str, login_id: str) -> None:
+        path = f"{self._p(project)}/managers/login/{quote(login_id, safe='')}"
+        await self._call("DELETE", path)
+
+    async def logout_manager(self, project: str, channel_id: int) -> None:
+        await self._call("POST", f"{self._p(project)}/channels/{int(channel_id)}/logout")
+
+    async def get_project_settings(self, project: str) -> dict[str, Any]:
+        out: dict[str, Any] = (await self._call("GET", f"{self._p(project)}/settings")).json()
+        return out
+
+    async def update_project_settings(
+        self, project: str, *, timezone: str | None = None, manager_labels: bool | None = None
+    ) -> dict[str, Any]:
+        fields = {"timezone": timezone, "manager_labels": manager_labels}
+        body = {k: v for k, v in fields.items() if v is not None}
+        path = f"{self._p(project)}/settings"
+        out: dict[str, Any] = (await self._call("PATCH", path, json=body)).json()
+        return out
+
+    # --- tags -----------------------------------------------------------------------------
+
+    async def list_tags(self, project: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = (await self._call("GET", f"{self._p(project)}/tags")).json()
+        return rows
+
+    async def create_tag(
+        self,
+        project: str,
+        name: str,
+        *,
+        colour: str | None = None,
+        manager_label: str | None = None,
+        is_key: bool = False,
+    ) -> dict[str, Any]:
+        body = {"name": name, "colour": colour, "manager_label": manager_label, "is_key": is_key}
+        out: dict[str, Any] = (
+            await self._call("POST", f"{self._p(project)}/tags", json=body)
+        ).json()
+        return out
+
+    async def update_tag(self, project: str, tag_id: int, **fields: Any) -> dict[str, Any]:
+        """Change ``colour`` / ``manager_label`` / ``is_key`` (None clears colour or label)."""
+        path = f"{self._p(project)}/tags/{int(tag_id)}"
+        out: dict[str, Any] = (await self._call("PATCH", path, json=fields)).json()
+        return out
+
+
+def _login_error(exc: RemoteError) -> BackendError:
+    """A login route's error answer as :class:`LoginBackendError` (others unchanged)."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    detail = body.get("detail")
+    if isinstance(detail, dict):  # an HTTPException carrying the whole payload
+        body = {**body, **detail}
+        detail = detail.get("detail") or detail.get("message")
+    state = body.get("state")
+    if state is None and exc.status not in (400, 429):
+        return exc
+    retry = body.get("retry_after")
+    message = str(detail) if isinstance(detail, str) else str(exc)
+    return LoginBackendError(
+        message, str(state or "failed"), int(retry) if retry is not None else None
+    )

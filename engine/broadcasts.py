@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import and_, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,6 +265,7 @@ async def start_broadcast(
                 "channel_id": channel.id,
                 "payload": message.model_dump(mode="json"),
                 "status": OutboxStatus.PENDING,
+                "bulk": True,  # funnel messages go first (engine.outbox)
                 "attempts": 0,
                 "not_before": now,
                 "created_at": now,
@@ -276,6 +277,10 @@ async def start_broadcast(
             .values(rows[i : i + INSERT_CHUNK])
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
         )
+    if insert is postgresql.insert and rows:
+        # fresh planner statistics, or the sender's per-chat check plans a nested loop
+        # over every new row (seconds per claim) until autovacuum gets to the table
+        await session.execute(text("ANALYZE outbox"))
     first_id, last_id = (
         await session.execute(
             select(func.min(OutboxMessage.id), func.max(OutboxMessage.id)).where(

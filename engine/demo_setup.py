@@ -14,11 +14,16 @@ DEMO_BOT_USERNAMES = {"open": "demo_open_bot", "paid": "demo_paid_bot", "free": 
 KEY_TAGS = {"написал дату рождения": "📅", "получил анализ": "📊", "купил": "💰"}
 
 
-async def install_demo_project(workspace: Workspace, name: str = DEMO_PROJECT_NAME) -> Project:
-    """Create the demo project with its channels, tags, products and published funnels."""
+async def install_demo_project(
+    workspace: Workspace, name: str = DEMO_PROJECT_NAME, *, database_url: str | None = None
+) -> Project:
+    """Create the demo project with its channels, tags, products and published funnels
+    (``database_url``: a PostgreSQL server for its database, as in create_project)."""
     demo = load_demo_project()
     data = demo_project_data()
-    project = await workspace.create_project(name, timezone=demo.time_zone)
+    project = await workspace.create_project(
+        name, database_url=database_url, timezone=demo.time_zone
+    )
     database = await workspace.open_project_db(project)
     try:
         async with database.sessions() as session, session.begin():

@@ -2,17 +2,22 @@
 
 Across projects the copy is remapped by meaning: bots by role, tags and products by name
 (created in the target when missing). Contacts, runs and secrets never travel: a funnel
-document holds none of them, and only the document is copied.
+document holds none of them, and only the document is copied — with the media files it
+uploaded (``media/<sha256>/<name>`` sources, engine/media_store.py): they are copied into
+the target project's media folder under the same names, so the document stays unchanged.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from db.workspace import Project, Workspace
 from engine.catalog import ensure_products, ensure_tags, project_catalog
 from engine.funnel_store import FunnelStoreError, create_funnel, draft_document, find_funnel
+from engine.media_store import copy_media, project_root, stored_sources
 from graph.copying import CopyPlan, apply_copy_plan, copy_within_project, plan_copy_to_project
+from graph.loading import funnel_to_dict
 from graph.problems import has_errors
 
 
@@ -64,9 +69,18 @@ async def copy_to_project(
                 return CopyOutcome(plan=plan, funnel_id=None)
             if has_errors(plan.problems):
                 raise CopyRefusedError(plan)
+            copy = apply_copy_plan(doc, plan)
+            # Files first: they are named by content, so a copy that fails later leaves
+            # only unused files behind, never a robot without its media.
+            await asyncio.to_thread(
+                copy_media,
+                stored_sources(funnel_to_dict(copy)),
+                project_root(workspace.directory, source.slug),
+                project_root(workspace.directory, target.slug),
+            )
             await ensure_tags(session, plan.tags_to_create)
             await ensure_products(session, plan.products_to_create)
-            funnel = await create_funnel(session, apply_copy_plan(doc, plan), by=by)
+            funnel = await create_funnel(session, copy, by=by)
             return CopyOutcome(plan=plan, funnel_id=funnel.id)
     finally:
         await target_db.dispose()

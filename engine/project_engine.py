@@ -1,17 +1,20 @@
 """The engine of one project: events in, runs advanced, outbox rows out (DESIGN: step loop).
 
-``await engine.handle(event)`` processes one event for one contact in ONE transaction:
-dedup by (channel, update id), contact upsert (R12) and its per-channel status, waiting
-runs resolved (reply / button / arrival), triggers of the live funnel versions matched,
-every affected run advanced until it waits or ends, history + outbox written. Order per
-contact is kept by an asyncio lock per contact plus, on SQLite, one writer lock for the
-whole project (SQLite has one writer anyway); on PostgreSQL the contact row is locked
-with ``SELECT … FOR UPDATE`` so several engine processes may share the database.
+``await engine.handle(event)`` processes one event for one contact: dedup by (channel,
+update id), contact upsert (R12) and its per-channel status, waiting runs resolved (reply
+/ button / arrival), triggers of the live funnel versions matched, every affected run
+advanced until it waits or ends, history + outbox written — all or nothing. Group commit:
+events handed in concurrently share one transaction, each in its own SAVEPOINT (a failing
+event rolls back alone). A contact's events always go to the same lane and are handled in
+order; on SQLite one writer lock serialises the whole project (SQLite has one writer
+anyway); on PostgreSQL the batch's contact rows are locked with ``SELECT … FOR UPDATE``
+(in user id order) so several engine processes may share the database.
 
-``await engine.run_due_timers()`` fires runs whose ``due_at`` passed (compare-and-set on
-``lock_version``, so a stale timer does nothing); :meth:`timer_loop` does it forever. On
-PostgreSQL each due run is claimed with ``FOR UPDATE OF contacts SKIP LOCKED``, so engine
-processes sharing the database never fire one timer twice (:mod:`engine.cluster`).
+``await engine.run_due_timers()`` fires runs whose ``due_at`` passed, a batch per
+transaction (compare-and-set on ``lock_version``, so a stale timer does nothing);
+:meth:`timer_loop` does it forever. On PostgreSQL a batch is claimed with ``FOR UPDATE OF
+contacts SKIP LOCKED``, so engine processes sharing the database never fire one timer
+twice (:mod:`engine.cluster`).
 """
 
 from __future__ import annotations
@@ -19,14 +22,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,12 +78,22 @@ from graph.nodes.triggers import (
 )
 from graph.ports import button_port
 
+log = logging.getLogger(__name__)
+
+EVENT_BATCH = 64
+"""Events handled in one transaction at most (group commit; each in its SAVEPOINT)."""
+PG_LANES = 4
+"""PostgreSQL: transactions of one process handling events at once (a contact's events
+always go to the same lane, so their order holds)."""
+_Hint = tuple[frozenset[int], dict[int, ContactChannel], dict[str, Variable], dict[str, ContactTag]]
+"""What a batch read in bulk for a contact's first event (see ``_batch_hints``)."""
+_INSERT_CONTACT_CHANNEL: Any = insert(ContactChannel.__table__)  # type: ignore[arg-type]
 INDEX_CHECK_INTERVAL = 1.0
 """Seconds between checks whether the live funnels changed (see ``invalidate()``)."""
 TIMER_BATCH = 100
-"""SQLite: due runs fired per transaction at most."""
+"""Due runs fired per transaction at most."""
 TIMER_BATCH_SECONDS = 0.2
-"""SQLite: a timer transaction stops taking more due runs after this long."""
+"""A timer transaction stops taking more due runs after this long."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,14 @@ class ChannelInfo:
     @property
     def is_bot(self) -> bool:
         return self.kind is ChannelKind.BOT
+
+
+@dataclass
+class _Lane:
+    """Events waiting for one group-commit worker (see :meth:`ProjectEngine.handle`)."""
+
+    queue: deque[tuple[ev.Event, asyncio.Future[HandleResult]]] = field(default_factory=deque)
+    task: asyncio.Task[None] | None = None
 
 
 @dataclass
@@ -137,6 +160,14 @@ class ProjectEngine:
         self._contact_locks: dict[int, asyncio.Lock] = {}
         self.timer_wakeup = asyncio.Event()
         self.outbox_wakeup = asyncio.Event()
+        self._lanes = [_Lane() for _ in range(1 if self.is_sqlite else PG_LANES)]
+        # hot statements built once; values go in as parameters
+        self._dedup_insert = self._insert(ProcessedUpdate.__table__).on_conflict_do_nothing(
+            index_elements=["channel_id", "update_id"]
+        )
+        self._contacts_insert = self._insert(Contact.__table__).on_conflict_do_nothing(
+            index_elements=["telegram_user_id"]
+        )
 
     @property
     def is_sqlite(self) -> bool:
@@ -233,6 +264,10 @@ class ProjectEngine:
             self._compiled[version.id] = cf
         return cf
 
+    def funnel_of_version(self, version_id: int) -> int | None:
+        cf = self._compiled.get(version_id)
+        return cf.funnel_id if cf is not None else None
+
     async def compiled(self, session: AsyncSession, version_id: int) -> CompiledFunnel:
         cf = self._compiled.get(version_id)
         if cf is None:
@@ -295,44 +330,50 @@ class ProjectEngine:
 
     @contextlib.asynccontextmanager
     async def transaction(self, user_id: int | None = None) -> AsyncIterator[AsyncSession]:
-        async with self.serialized(user_id), self.db.sessions() as session, session.begin():
+        async with self.serialized(user_id), self.db.writer_sessions() as session, session.begin():
             yield session
 
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if not self.is_sqlite else sqlite.insert)(table)
 
-    async def _lock_contact(
-        self, session: AsyncSession, identity: ev.ContactIdentity, now: datetime
-    ) -> Contact:
-        upsert = self._insert(Contact).values(
-            telegram_user_id=identity.user_id,
-            first_name=identity.first_name or None,
-            last_name=identity.last_name,
-            username=identity.username,
-            language_code=identity.language_code,
-            created_at=now,
+    async def _lock_contacts(
+        self, session: AsyncSession, identities: Sequence[ev.ContactIdentity], now: datetime
+    ) -> dict[int, Contact]:
+        """Create the contacts that do not exist yet and lock them all (PostgreSQL:
+        ``FOR UPDATE``; SQLite: the writer lock is held). Two statements for a whole
+        batch; rows are inserted and locked in ``telegram_user_id`` order, so two
+        processes locking overlapping batches cannot deadlock."""
+        unique: dict[int, ev.ContactIdentity] = {}
+        for identity in identities:
+            unique.setdefault(identity.user_id, identity)
+        ordered = [unique[k] for k in sorted(unique)]
+        connection = await session.connection()
+        await connection.execute(
+            self._contacts_insert,
+            [
+                {
+                    "telegram_user_id": i.user_id,
+                    "first_name": i.first_name or None,
+                    "last_name": i.last_name,
+                    "username": i.username,
+                    "language_code": i.language_code,
+                    "created_at": now,
+                }
+                for i in ordered
+            ],
         )
-        if self.is_sqlite:
-            # one statement: a no-op DO UPDATE makes RETURNING give the existing row too
-            # (the transaction holds the project's writer lock anyway)
-            upsert = upsert.on_conflict_do_update(
-                index_elements=["telegram_user_id"],
-                set_={"telegram_user_id": upsert.excluded.telegram_user_id},
-            ).returning(Contact)
-            contact: Contact = (
-                await session.scalars(upsert, execution_options={"populate_existing": True})
-            ).one()
-        else:
-            # PostgreSQL: DO NOTHING (no new row version per event), then lock the row
-            await session.execute(
-                upsert.on_conflict_do_nothing(index_elements=["telegram_user_id"])
-            )
-            query = (
-                select(Contact)
-                .where(Contact.telegram_user_id == identity.user_id)
-                .with_for_update()
-            )
-            contact = (await session.scalars(query)).one()
+        query = (
+            select(Contact)
+            .where(Contact.telegram_user_id.in_(list(unique)))
+            .order_by(Contact.telegram_user_id)
+            .execution_options(populate_existing=True)
+        )
+        if not self.is_sqlite:
+            query = query.with_for_update()
+        return {c.telegram_user_id: c for c in (await session.scalars(query)).all()}
+
+    @staticmethod
+    def _update_identity(contact: Contact, identity: ev.ContactIdentity) -> None:
         if identity.first_name and (
             contact.first_name != identity.first_name
             or contact.last_name != identity.last_name
@@ -341,7 +382,6 @@ class ProjectEngine:
             contact.first_name = identity.first_name
             contact.last_name = identity.last_name
             contact.username = identity.username
-        return contact
 
     async def _lock_contact_id(self, session: AsyncSession, contact_id: int) -> Contact | None:
         query = select(Contact).where(Contact.id == contact_id)
@@ -356,34 +396,170 @@ class ProjectEngine:
         await self.handle(event)
 
     async def handle(self, event: ev.Event) -> HandleResult:
+        """Handle one event; returns once its transaction committed.
+
+        Group commit: events handed in while a transaction runs queue up, and the next
+        transaction takes up to :data:`EVENT_BATCH` of them, each in its own SAVEPOINT
+        — an event that fails rolls back alone and its caller gets the exception (as
+        if it had its own transaction), the others commit. A contact's events are
+        handled in the order they were handed in (one lane per contact)."""
         if isinstance(event, ev.TimerDue):
             return await self._timer_event(event)
+        self.channel_of(event.channel)  # an unknown channel fails here, alone
+        lane = self._lanes[event.contact.user_id % len(self._lanes)]
+        future: asyncio.Future[HandleResult] = asyncio.get_running_loop().create_future()
+        lane.queue.append((event, future))
+        if lane.task is None:
+            lane.task = asyncio.create_task(self._run_lane(lane))
+        return await future
+
+    async def _run_lane(self, lane: _Lane) -> None:
+        try:
+            while lane.queue:
+                batch: list[tuple[ev.Event, asyncio.Future[HandleResult]]] = []
+                while lane.queue and len(batch) < EVENT_BATCH:
+                    item = lane.queue.popleft()
+                    if not item[1].done():  # its caller gave up (cancelled) before we began
+                        batch.append(item)
+                if not batch:
+                    continue
+                try:
+                    outcomes = await self._handle_batch([e for e, _ in batch])
+                except BaseException as exc:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    raise
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+        finally:
+            lane.task = None
+            while lane.queue:  # only after a BaseException (e.g. the loop shutting down)
+                lane.queue.popleft()[1].cancel()
+
+    async def _handle_batch(self, events: list[ev.Event]) -> list[HandleResult | Exception]:
+        """One transaction for ``events``; if the transaction as a whole fails (not one
+        event: e.g. a serialisation failure), each event gets a transaction of its own."""
+        try:
+            return await self._batch_transaction(events)
+        except Exception as exc:
+            if len(events) == 1:
+                return [exc]
+            log.warning("a batch of %d events failed as a whole (%s); one by one", len(events), exc)
+        outcomes: list[HandleResult | Exception] = []
+        for event in events:
+            try:
+                outcomes += await self._batch_transaction([event])
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
+    async def _batch_transaction(self, events: list[ev.Event]) -> list[HandleResult | Exception]:
+        outcomes: list[HandleResult | Exception] = []
+        done: list[Tx] = []
+        single = len(events) == 1
+        async with self.transaction() as session:
+            await self._refresh_index(session)
+            now = self.clock.now()
+            contacts = await self._lock_contacts(session, [e.contact for e in events], now)
+            hints = {} if single else await self._batch_hints(session, contacts.values())
+            records = Records(deferred=True)
+            for event in events:
+                mark = records.mark()
+                contact = contacts[event.contact.user_id]
+                hint = hints.pop(contact.id, None)  # a contact's later events query
+                try:
+                    if single:
+                        result, tx = await self._handle_locked(session, event, contact, records)
+                    else:
+                        async with session.begin_nested():
+                            result, tx = await self._handle_locked(
+                                session, event, contact, records, hint
+                            )
+                except Exception as exc:
+                    if single:
+                        raise
+                    log.exception("event %s failed; rolled back alone", event.dedup_key)
+                    records.reset(mark)
+                    outcomes.append(exc)
+                    # objects the failed event touched are expired; start clean (all
+                    # earlier events are flushed) and read the contacts again
+                    session.expunge_all()
+                    hints.clear()
+                    contacts = await self._lock_contacts(session, [e.contact for e in events], now)
+                    continue
+                outcomes.append(result)
+                if tx is not None:
+                    done.append(tx)
+            await records.write(session)
+        for tx in done:
+            self._wake(tx)
+        return outcomes
+
+    async def _batch_hints(self, session: AsyncSession, contacts: Any) -> dict[int, _Hint]:
+        """For the first event of each contact in a batch, read in bulk what its
+        transaction would otherwise read one query at a time: the funnels it has runs
+        of (re-entry), its channel rows, variables and tags. Four queries a batch."""
+        ids = {c.id for c in contacts}
+        with_runs: dict[int, set[int]] = {cid: set() for cid in ids}
+        rows = await session.execute(
+            select(Run.contact_id, FunnelVersion.funnel_id)
+            .join(FunnelVersion, FunnelVersion.id == Run.funnel_version_id)
+            .where(Run.contact_id.in_(ids))
+            .distinct()
+        )
+        for contact_id, funnel_id in rows:
+            with_runs[contact_id].add(funnel_id)
+        all_funnels = frozenset(self.index.funnels)
+        channels: dict[int, dict[int, ContactChannel]] = {cid: {} for cid in ids}
+        with session.no_autoflush:
+            for row in await session.scalars(
+                select(ContactChannel).where(ContactChannel.contact_id.in_(ids))
+            ):
+                channels[row.contact_id][row.channel_id] = row
+        preloaded = await self._preload(session, ids)
+        return {cid: (all_funnels - with_runs[cid], channels[cid], *preloaded[cid]) for cid in ids}
+
+    async def _handle_locked(
+        self,
+        session: AsyncSession,
+        event: ev.Event,
+        contact: Contact,
+        records: Records,
+        hint: _Hint | None = None,
+    ) -> tuple[HandleResult, Tx | None]:
+        """One event whose contact the caller's transaction has locked."""
         channel = self.channel_of(event.channel)
         now = self.clock.now()
         result = HandleResult()
-        async with self.transaction(event.contact.user_id) as session:
-            inserted = await session.execute(
-                self._insert(ProcessedUpdate)
-                .values(channel_id=channel.id, update_id=dedup_number(event), processed_at=now)
-                .on_conflict_do_nothing(index_elements=["channel_id", "update_id"])
-            )
-            if inserted.rowcount == 0:  # type: ignore[attr-defined]
-                result.duplicate = True
-                return result
-            await self._refresh_index(session)
-            contact = await self._lock_contact(session, event.contact, now)
-            actor = ENGINE
-            if isinstance(event, ev.ManagerMessage):
-                actor = f"manager:{channel.name}"
-            elif isinstance(event, ev.StaffAction):
-                actor = f"staff:{event.staff_user}"
-            tx = Tx(self, session, now, contact, channel, actor=actor)
-            await self._dispatch(tx, event, result)
-            await tx.drain()
-            result.started = [r.id for r in tx.started_runs]
-            result.messages = tx.queued_messages
-        self._wake(tx)
-        return result
+        connection = await session.connection()
+        inserted = await connection.execute(
+            self._dedup_insert,
+            {"channel_id": channel.id, "update_id": dedup_number(event), "processed_at": now},
+        )
+        if inserted.rowcount == 0:  # type: ignore[attr-defined]
+            result.duplicate = True
+            return result, None
+        self._update_identity(contact, event.contact)
+        actor = ENGINE
+        if isinstance(event, ev.ManagerMessage):
+            actor = f"manager:{channel.name}"
+        elif isinstance(event, ev.StaffAction):
+            actor = f"staff:{event.staff_user}"
+        tx = Tx(self, session, now, contact, channel, actor=actor, records=records)
+        if hint is not None:
+            tx.funnels_without_runs, tx.channel_rows = hint[0], hint[1]
+            tx.preload(hint[2], hint[3])
+        await self._dispatch(tx, event, result)
+        await tx.drain()
+        result.started = [r.id for r in tx.started_runs]
+        result.messages = tx.queued_messages
+        return result, tx
 
     def _wake(self, tx: Tx) -> None:
         if tx.queued_messages:
@@ -393,19 +569,27 @@ class ProjectEngine:
 
     async def _subscribe(self, tx: Tx, channel: ChannelInfo, arrived_via: str | None) -> bool:
         """Record the contact in the channel; True on their first subscription there."""
-        row = await tx.session.get(ContactChannel, (tx.contact.id, channel.id))
+        if tx.channel_rows is not None:
+            row = tx.channel_rows.get(channel.id)
+        else:
+            row = await tx.session.get(ContactChannel, (tx.contact.id, channel.id))
         if row is None:
-            tx.session.add(
-                ContactChannel(
-                    contact_id=tx.contact.id,
-                    channel_id=channel.id,
-                    status=SubscriptionStatus.SUBSCRIBED,
-                    first_seen_at=tx.now,
-                    last_seen_at=tx.now,
-                    status_changed_at=tx.now,
-                    arrived_via=arrived_via,
-                )
+            # a Core INSERT: no unit-of-work flush, no object (a later lookup in this
+            # session finds the row with a SELECT)
+            connection = await tx.session.connection()
+            await connection.execute(
+                _INSERT_CONTACT_CHANNEL,
+                {
+                    "contact_id": tx.contact.id,
+                    "channel_id": channel.id,
+                    "status": SubscriptionStatus.SUBSCRIBED,
+                    "first_seen_at": tx.now,
+                    "last_seen_at": tx.now,
+                    "status_changed_at": tx.now,
+                    "arrived_via": arrived_via,
+                },
             )
+            tx.channel_rows = None  # the bulk-read rows are in the session; this one is not
             tx.history("contact.subscribed", channel_id=channel.id, via=arrived_via)
             return True
         row.last_seen_at = tx.now
@@ -474,7 +658,11 @@ class ProjectEngine:
         elif isinstance(event, ev.ButtonPress):
             await self._button(tx, event, result)
         elif isinstance(event, ev.ChatMemberChange):
-            await self._member_change(tx, channel, event)
+            await self._member_change(tx, channel, event, result)
+        elif isinstance(event, ev.JoinRequest):
+            tx.history("contact.join_request", channel_id=channel.id, chat_id=event.chat_id)
+            if not await self._invite_link_use(tx, channel, event, result):
+                result.ignored = "join request without a personal link"
         elif isinstance(event, ev.StaffAction):
             from engine.flows import apply_staff_action
 
@@ -551,17 +739,7 @@ class ProjectEngine:
         )
         if link is not None and link.contact_id != tx.contact.id:
             await self._subscribe(tx, channel, None)
-            owner = await tx.session.get(Contact, link.contact_id)
-            tx.history("link.foreign", channel_id=channel.id, link_id=link.id)
-            tx.notify(
-                NotificationKind.FOREIGN_LINK_USE,
-                f"Чужой переход по персональной ссылке: ссылку контакта "
-                f"{owner.telegram_user_id if owner else '?'} открыл "
-                f"{event.contact.display_name} ({event.contact.user_id}).",
-                channel_id=channel.id,
-                link_id=link.id,
-                owner_contact_id=link.contact_id,
-            )
+            await self._foreign_link(tx, channel, link, event.contact)
             result.ignored = "foreign personal link"
             return
         first = await self._subscribe(tx, channel, event.token if valid else None)
@@ -571,6 +749,36 @@ class ProjectEngine:
                 await self._bot_arrival(tx, channel)
             result.ignored = "invalid personal link"
             return
+        await self._arrived(tx, channel, link, bot_arrival=first)
+
+    async def _foreign_link(
+        self, tx: Tx, channel: ChannelInfo, link: PersonalLink, who: ev.ContactIdentity
+    ) -> None:
+        """Someone else used a contact's personal link: nothing for them, admins told."""
+        owner = await tx.session.get(Contact, link.contact_id)
+        tx.history("link.foreign", channel_id=channel.id, link_id=link.id)
+        tx.notify(
+            NotificationKind.FOREIGN_LINK_USE,
+            f"Чужой переход по персональной ссылке: ссылку контакта "
+            f"{owner.telegram_user_id if owner else '?'} открыл "
+            f"{who.display_name} ({who.user_id}).",
+            channel_id=channel.id,
+            link_id=link.id,
+            owner_contact_id=link.contact_id,
+        )
+
+    async def _arrived(
+        self,
+        tx: Tx,
+        channel: ChannelInfo,
+        link: PersonalLink,
+        *,
+        bot_arrival: bool = False,
+        **details: Any,
+    ) -> None:
+        """The contact came through their own valid personal link (a /start deep link
+        or a one-person invite link): the link is used, runs waiting for the product's
+        arrival resume, personal-link-arrival triggers of the channel's role fire."""
         first_use = link.used_at is None
         if first_use:
             link.used_at = tx.now
@@ -581,8 +789,9 @@ class ProjectEngine:
             link_id=link.id,
             product=product.name if product else None,
             first_use=first_use,
+            **details,
         )
-        if first:
+        if bot_arrival:
             await self._bot_arrival(tx, channel)
         if product is not None:
             for run in await tx.live_runs():
@@ -601,11 +810,80 @@ class ProjectEngine:
             ):
                 await tx.fire(trigger, reason=f"personal link {product.name}")
 
+    async def _invite_link_use(
+        self,
+        tx: Tx,
+        channel: ChannelInfo,
+        event: ev.ChatMemberChange | ev.JoinRequest,
+        result: HandleResult,
+    ) -> bool:
+        """A join (or join request) to a group/channel through a one-person invite link
+        registered with :meth:`register_invite_link`: its owner arrives (like
+        :class:`~engine.events.PersonalLinkArrival`); anyone else gets nothing and the
+        admins are notified. False when the link is not a personal one."""
+        if not event.invite_link:
+            return False
+        link = await tx.session.scalar(
+            select(PersonalLink).where(PersonalLink.token == event.invite_link)
+        )
+        if link is None:
+            return False
+        if link.contact_id != tx.contact.id:
+            await self._foreign_link(tx, channel, link, event.contact)
+            result.ignored = "foreign personal link"
+            return True
+        if (
+            link.revoked_at is not None
+            or link.target_channel_id != channel.id
+            or (link.expires_at is not None and link.expires_at <= tx.now)
+        ):
+            tx.history(
+                "link.invalid", channel_id=channel.id, link_id=link.id, chat_id=event.chat_id
+            )
+            result.ignored = "invalid personal link"
+            return True
+        await self._arrived(tx, channel, link, chat_id=event.chat_id, via=event.kind)
+        return True
+
+    async def register_invite_link(
+        self, token: str, invite_link: str, *, expires_at: datetime | None = None
+    ) -> int:
+        """Remember a one-person invite link (``createChatInviteLink``, member limit 1)
+        made for the personal link ``token``: a join through it is then attributed to
+        that contact. Stored as a personal link of the same contact, product and bot
+        whose token is the invite link itself (a deep-link token never contains ``/``).
+        Returns the new link's id."""
+        if len(invite_link) > 64:
+            raise ValueError(f"invite link longer than 64 characters: {invite_link!r}")
+        async with self.transaction() as session:
+            link = await session.scalar(select(PersonalLink).where(PersonalLink.token == token))
+            if link is None:
+                raise LookupError(f"no personal link with token {token!r}")
+            row = PersonalLink(
+                token=invite_link,
+                contact_id=link.contact_id,
+                product_id=link.product_id,
+                target_channel_id=link.target_channel_id,
+                created_by_run_id=link.created_by_run_id,
+                created_at=self.clock.now(),
+                expires_at=expires_at or link.expires_at,
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
     async def _member_change(
-        self, tx: Tx, channel: ChannelInfo, event: ev.ChatMemberChange
+        self, tx: Tx, channel: ChannelInfo, event: ev.ChatMemberChange, result: HandleResult
     ) -> None:
         if event.chat_id is not None:
-            tx.history("contact.group", channel_id=channel.id, change=event.change.value)
+            tx.history(
+                "contact.group",
+                channel_id=channel.id,
+                change=event.change.value,
+                chat_id=event.chat_id,
+            )
+            if event.change is ev.MemberChange.JOINED:
+                await self._invite_link_use(tx, channel, event, result)
             return
         await set_channel_status(
             tx,
@@ -629,23 +907,25 @@ class ProjectEngine:
     async def run_due_timers(self, now: datetime | None = None, *, limit: int = 500) -> int:
         """Fire every waiting run with ``due_at <= now``; returns how many advanced.
 
-        On PostgreSQL each due run is claimed with ``SELECT … FOR UPDATE OF contacts SKIP
-        LOCKED`` and fired in that same transaction, so several engine processes never
-        fire one timer twice (the compare-and-set on ``lock_version`` stays as the second
-        guard); on SQLite (one process) the due runs are read in batches of ``limit``."""
+        Due runs are fired in batches, one transaction each. On PostgreSQL a batch is
+        claimed with ``SELECT … FOR UPDATE OF contacts SKIP LOCKED`` and fired in that
+        same transaction, so several engine processes never fire one timer twice (the
+        compare-and-set on ``lock_version`` stays as the second guard)."""
         now = now or self.clock.now()
-        if not self.is_sqlite:
-            return await self._claim_due_timers(now)
         return await self._fire_due_batches(now, min(limit, TIMER_BATCH))
 
     async def _fire_due_batches(self, now: datetime, limit: int) -> int:
-        """SQLite: fire due runs, oldest first, up to ``limit`` (and at most
-        :data:`TIMER_BATCH_SECONDS` of work) per transaction — the project's writer lock
-        is held for the whole transaction, so contacts' events wait and per-contact order
-        holds; each run still goes through the compare-and-set of :meth:`_fire_locked`
-        and gets its own ``now``. A keyset cursor makes every run a candidate once per
-        call. If a batch fails, its runs are fired again one per transaction (so one bad
-        run cannot hold the others back, and its error surfaces as before)."""
+        """Fire due runs, oldest first, up to ``limit`` (and at most
+        :data:`TIMER_BATCH_SECONDS` of work) per transaction. SQLite: the project's
+        writer lock is held for the whole transaction, so contacts' events wait and
+        per-contact order holds. PostgreSQL: the batch is claimed with ``FOR UPDATE OF
+        contacts SKIP LOCKED`` — contacts another transaction holds (an event, a peer
+        process firing them) are skipped, the others stay locked until commit — and the
+        runs are read again under those locks. Each run still goes through the
+        compare-and-set of :meth:`_fire_locked` and gets its own ``now``. A keyset
+        cursor makes every run a candidate once per call. If a batch fails, its runs are
+        fired again one per transaction (so one bad run cannot hold the others back, and
+        its error surfaces as before)."""
         fired = 0
         cursor: tuple[datetime, int] | None = None
         while True:
@@ -667,7 +947,16 @@ class ProjectEngine:
                     )
                     if cursor is not None:
                         query = query.where(tuple_(Run.due_at, Run.id) > tuple_(*cursor))
+                    if not self.is_sqlite:
+                        query = query.with_for_update(of=Contact, skip_locked=True)
                     rows = (await session.execute(query)).all()
+                    if rows and not self.is_sqlite:
+                        # the claim's snapshot may be older than the locks: read again
+                        await session.execute(
+                            select(Run)
+                            .where(Run.id.in_([r.id for r, _ in rows]))
+                            .execution_options(populate_existing=True)
+                        )
                     candidates = [
                         (r.id, r.lock_version, c.telegram_user_id, r.due_at)  # type: ignore[misc]
                         for r, c in rows
@@ -695,6 +984,7 @@ class ProjectEngine:
                         if done < len(rows) and time.monotonic() - started > TIMER_BATCH_SECONDS:
                             complete = False
                             break
+                    await session.flush()
                     await records.write(session)
             except Exception:
                 if len(candidates) <= 1:
@@ -733,47 +1023,6 @@ class ProjectEngine:
             for name, row in tags:
                 found[row.contact_id][1][name] = row
         return found
-
-    async def _claim_due_timers(self, now: datetime) -> int:
-        """PostgreSQL: claim one due run at a time, oldest first, skipping runs whose
-        contact another transaction (an event, or a peer process firing it) holds. The
-        contact row is the lock, the same order as :meth:`handle` (contact, then runs).
-        A keyset cursor makes every run a candidate once per call, so a run that cannot
-        fire (stale, waiting for a button) is not retried in a loop."""
-        fired = 0
-        cursor: tuple[datetime | None, int] | None = None
-        while True:
-            tx: Tx | None = None
-            async with self.db.sessions() as session, session.begin():
-                query = (
-                    select(Run.id, Run.due_at, Run.contact_id)
-                    .join(Contact, Contact.id == Run.contact_id)
-                    .where(
-                        Run.status == RunStatus.WAITING,
-                        Run.due_at.is_not(None),
-                        Run.due_at <= now,
-                    )
-                    .order_by(Run.due_at, Run.id)
-                    .limit(1)
-                    .with_for_update(of=Contact, skip_locked=True)
-                )
-                if cursor is not None:
-                    query = query.where(tuple_(Run.due_at, Run.id) > tuple_(*cursor))
-                row = (await session.execute(query)).first()
-                if row is None:
-                    return fired
-                run_id, due_at, contact_id = row
-                cursor = (due_at, run_id)
-                contact = await session.get(Contact, contact_id)
-                # read again under the contact's lock: the claim's snapshot may be older
-                run = await session.get(Run, run_id, populate_existing=True)
-                if contact is not None and run is not None:
-                    tx = await self._fire_locked(
-                        session, run, contact, run.lock_version, self.clock.now()
-                    )
-            if tx is not None:
-                fired += 1
-                self._wake(tx)
 
     async def _timer_event(self, event: ev.TimerDue) -> HandleResult:
         fired = await self._fire_timer(int(event.run_id), event.expected_version, None)
@@ -817,6 +1066,7 @@ class ProjectEngine:
             return None
         await self._refresh_index(session)
         tx = Tx(self, session, now, contact, None, records=records or Records())
+        tx.flush_at_end = records is None  # a batch flushes once, before its records
         if preload is not None:
             tx.preload(*preload)
         cf = await self.compiled(session, run.funnel_version_id)
@@ -856,7 +1106,10 @@ class ProjectEngine:
 async def set_channel_status(tx: Tx, channel_id: int, status: SubscriptionStatus) -> None:
     """Subscribed / unsubscribed / blocked in one channel. Tags are never touched (R4);
     variables with retention clear_on_unsubscribe are erased when the contact leaves."""
-    row = await tx.session.get(ContactChannel, (tx.contact.id, channel_id))
+    if tx.channel_rows is not None:
+        row = tx.channel_rows.get(channel_id)
+    else:
+        row = await tx.session.get(ContactChannel, (tx.contact.id, channel_id))
     if row is None:
         row = ContactChannel(
             contact_id=tx.contact.id,
@@ -867,6 +1120,8 @@ async def set_channel_status(tx: Tx, channel_id: int, status: SubscriptionStatus
             status=status,
         )
         tx.session.add(row)
+        if tx.channel_rows is not None:
+            tx.channel_rows[channel_id] = row
     elif row.status is status:
         return
     row.status = status

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from db.models import (
@@ -23,6 +24,7 @@ from db.models import (
     HistoryEvent,
     Notification,
     NotificationKind,
+    OutboxMessage,
     Product,
     Purchase,
     Run,
@@ -44,28 +46,71 @@ MAX_STEPS_PER_EVENT = 1000
 
 ENGINE = "engine"
 
-_BULK: dict[str, Any] = {"render_nulls": True}
-"""ORM bulk INSERT options: NULLs rendered, so rows with and without a run (etc.) go in
-one executemany instead of one statement per set of non-NULL columns."""
+_RUNS: Any = Run.__table__
+
+_CLAIM: Any = (
+    update(_RUNS)
+    .where(
+        _RUNS.c.id == bindparam("b_id"),
+        _RUNS.c.lock_version == bindparam("b_seen"),
+        _RUNS.c.status.in_(LIVE_RUN_STATUSES),
+    )
+    .values(
+        lock_version=bindparam("b_next"), status=RunStatus.ACTIVE, updated_at=bindparam("b_now")
+    )
+)
+"""The compare-and-set of :meth:`Tx.claim`."""
+_INSERT_RUN: Any = insert(_RUNS).returning(*_RUNS.c)
+"""A Core INSERT … RETURNING every column, built once (values go in as parameters): the
+new run joins the session as a loaded persistent object, with no unit-of-work flush and
+no ORM bulk-insert machinery."""
 
 
 @dataclass
 class Records:
-    """History and notification rows waiting to be inserted in bulk, in order. One per
-    :class:`Tx`, or shared by the transactions of a batch (``deferred``: written by the
-    batch's owner before commit, not at the end of each :meth:`Tx.drain`)."""
+    """History, notification and outbox rows waiting to be inserted in bulk, in order.
+    One per :class:`Tx`, or shared by the transactions of a batch (``deferred``:
+    written by the batch's owner before commit, not at the end of each
+    :meth:`Tx.drain`).
+
+    Rows stay listed after they are written (``_written`` counts them per table), so a
+    batch can :meth:`mark` before an event and :meth:`reset` to that mark when the
+    event's SAVEPOINT was rolled back — rows of earlier events written during the failed
+    event (e.g. by a sticky randomizer) were rolled back too and are written again."""
 
     history: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
     deferred: bool = False
+    _written: list[int] = field(default_factory=lambda: [0, 0, 0])
+
+    def _tables(self) -> tuple[tuple[Any, list[dict[str, Any]]], ...]:
+        return (
+            (Notification, self.notifications),
+            (HistoryEvent, self.history),
+            (OutboxMessage, self.outbox),
+        )
 
     async def write(self, session: AsyncSession) -> None:
-        if self.notifications:
-            rows, self.notifications = self.notifications, []
-            await session.execute(insert(Notification).execution_options(**_BULK), rows)
-        if self.history:
-            rows, self.history = self.history, []
-            await session.execute(insert(HistoryEvent).execution_options(**_BULK), rows)
+        connection = None
+        for i, (model, rows) in enumerate(self._tables()):
+            if len(rows) > self._written[i]:
+                todo = rows[self._written[i] :]
+                self._written[i] = len(rows)
+                if connection is None:
+                    await session.flush()  # rows they refer to first
+                    connection = await session.connection()
+                # a Core executemany on the table: no per-row ORM processing
+                await connection.execute(insert(model.__table__), todo)
+
+    def mark(self) -> tuple[tuple[int, int], ...]:
+        return tuple((len(rows), self._written[i]) for i, (_, rows) in enumerate(self._tables()))
+
+    def reset(self, mark: tuple[tuple[int, int], ...]) -> None:
+        """Forget the rows recorded since ``mark`` (their transaction rolled back)."""
+        for i, ((_, rows), (length, written)) in enumerate(zip(self._tables(), mark, strict=True)):
+            del rows[length:]
+            self._written[i] = min(self._written[i], written)
 
 
 class StepError(RuntimeError):
@@ -108,6 +153,15 @@ class Tx:
     wake_timers: bool = False
     queued_messages: int = 0
     records: Records = field(default_factory=Records)  # see write_records()
+    funnels_without_runs: frozenset[int] = frozenset()
+    """Funnel ids the contact had no run of when the transaction started (read in bulk
+    for a batch): re-entry needs no query for them (see :meth:`reentry_refused`)."""
+    flush_at_end: bool = True
+    """:meth:`drain` flushes the session; a batch that flushes once itself (due timers:
+    many runs' UPDATEs in one executemany) turns it off."""
+    channel_rows: dict[int, Any] | None = None
+    """The contact's ``contact_channels`` rows by channel id, read in bulk for a batch
+    (None: not read; a missing key then means no row)."""
 
     # --- history and notifications --------------------------------------------------
 
@@ -328,6 +382,20 @@ class Tx:
         policy = cf.settings.reentry
         if policy is Reentry.ALWAYS:
             return None
+        if cf.funnel_id in self.funnels_without_runs:
+            # runs of this contact come into being only through start_run() while the
+            # contact is locked, so the only candidates are this transaction's own
+            mine = [
+                r
+                for r in self.started_runs
+                if self.engine.funnel_of_version(r.funnel_version_id) == cf.funnel_id
+                and not (r.context or {}).get("rolled_back")
+            ]
+            if policy is Reentry.ONCE and mine:
+                return "once"
+            if any(r.status in LIVE_RUN_STATUSES for r in mine):
+                return "active"
+            return None
         from db.models import FunnelVersion
 
         runs = (
@@ -378,24 +446,36 @@ class Tx:
                     )
                 return None
         bot = self.engine.contact_bot(cf, channel_id)
-        run = Run(
-            contact_id=self.contact.id,
-            funnel_version_id=cf.version_id,
-            node_id=entry or trigger_node or "",
-            status=RunStatus.ACTIVE,
-            triggered_by_channel_id=channel_id,
-            started_at=self.now,
-            updated_at=self.now,
-            lock_version=0,
-            context={
+        values: dict[str, Any] = {
+            "contact_id": self.contact.id,
+            "funnel_version_id": cf.version_id,
+            "node_id": entry or trigger_node or "",
+            "status": RunStatus.ACTIVE,
+            "due_at": None,
+            "awaiting": None,
+            "stopped_by_run_id": None,
+            "stopped_at": None,
+            "triggered_by_channel_id": channel_id,
+            "triggered_by_message_id": None,
+            "started_at": self.now,
+            "updated_at": self.now,
+            "finished_at": None,
+            "lock_version": 0,
+            "context": {
                 "steps": 0,
                 "bot_channel_id": bot.id if bot is not None else None,
                 "trigger_node": trigger_node,
                 **(context or {}),
             },
-        )
+            "error": None,
+        }
+        # one INSERT … RETURNING instead of a unit-of-work flush; the row comes back as
+        # a persistent object with every column loaded, so later changes UPDATE it
+        connection = await self.session.connection()
+        row = (await connection.execute(_INSERT_RUN, values)).one()
+        run = Run(**row._asdict())
+        make_transient_to_detached(run)  # every column loaded: a persistent row
         self.session.add(run)
-        await self.session.flush()
         self.started_runs.append(run)
         self.history(
             "run.started",
@@ -411,15 +491,13 @@ class Tx:
     async def claim(self, run: Run, expected_version: int | None = None) -> bool:
         """Compare-and-set: take a waiting (or given) run to active. False if stale."""
         seen = run.lock_version if expected_version is None else expected_version
-        result = await self.session.execute(
-            update(Run)
-            .where(
-                Run.id == run.id,
-                Run.lock_version == seen,
-                Run.status.in_(LIVE_RUN_STATUSES),
-            )
-            .values(lock_version=seen + 1, status=RunStatus.ACTIVE, updated_at=self.now)
-            .execution_options(synchronize_session=False)
+        if self.session.is_modified(run):  # e.g. a finished run set back to waiting
+            await self.session.flush()
+        # a Core UPDATE (built once) on the session's connection: no ORM bulk-update
+        # path and no autoflush of the other runs' pending changes
+        connection = await self.session.connection()
+        result = await connection.execute(
+            _CLAIM, {"b_id": run.id, "b_seen": seen, "b_next": seen + 1, "b_now": self.now}
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             return False
@@ -539,7 +617,8 @@ class Tx:
                 if run.status in LIVE_RUN_STATUSES:
                     self.finish(run, outcome.reason)
                 break
-        await self.session.flush()
+        if self.flush_at_end:
+            await self.session.flush()
         if not self.records.deferred:
             await self.write_records()
 

@@ -40,6 +40,22 @@ Steps (a list; each step is one mapping with exactly one action key):
   from their own account (the outgoing-code-phrase trigger).
 - ``{wait: "2h"}`` — virtual time jumps ahead; timers due meanwhile fire at their moment.
   Durations: ``30s``, ``15m``, ``2h``, ``3d``, ``1w``, ``1d2h``, ``1d 2h 30m``.
+- Staff actions, as a staff user does them in the app (the engine's own staff actions:
+  history and the audit log say ``staff:<login>``); each takes ``staff: <login>``,
+  ``contact: <alias>`` and an optional ``reason: "…"``. A run is named by its funnel:
+
+  - ``{staff: olga, contact: anna, move_to: "Ждём дату", funnel: Открытый}`` — put the
+    contact's latest run of that funnel on a node (title, id or id prefix) and execute from
+    there; without ``funnel``, the contact's only live run.
+  - ``{staff: olga, contact: anna, add_tag: VIP}`` / ``{…, remove_tag: VIP}`` — tags by
+    hand (tag triggers fire as usual).
+  - ``{staff: olga, contact: anna, stop_run: Открытый}`` — stop the contact's live run of
+    that funnel (it keeps its node).
+  - ``{staff: olga, contact: anna, restart_run: Открытый}`` — start that funnel again for
+    the contact (its live run is stopped first; re-entry rules do not apply).
+  - ``{staff: olga, contact: anna, roll_back: Платный}`` — undo the contact's latest run of
+    that funnel (a manager's mistake): the runs it stopped resume where they stopped, the
+    tags it added are removed, its personal links revoked.
 - ``{expect: {...}}`` — checks; all keys optional but at least one:
 
   - ``contact`` (default: the contact of the previous step), ``bot``/``account`` (default:
@@ -58,6 +74,10 @@ Steps (a list; each step is one mapping with exactly one action key):
   - ``notifications``: ``[{kind: lost_receipt, count: 1}]``; a plain string means at
     least one of that kind.
   - ``variables``: ``{name: expected value}``.
+  - ``history``: entries of the contact's history, each ``{kind, by, count}`` (any
+    subset): ``kind`` exact or its head (``tag`` matches ``tag.added``), ``by`` who did it
+    (``staff olga``, ``engine``), ``count`` exactly (default: at least one); a plain
+    string is a kind.
 
 Example
 =======
@@ -109,6 +129,11 @@ Example
           tags: [купила]
       - wait: 3d
       - expect: {contact: anna, bot: open, count: 0}
+      - staff: olga
+        contact: anna
+        add_tag: VIP
+        reason: "постоянный клиент"
+      - expect: {tags: [VIP], history: [{kind: tag.added, by: staff olga, count: 1}]}
     # example-end
 """
 
@@ -309,6 +334,36 @@ class NotificationExpect(_Strict):
         return {"kind": data} if isinstance(data, str) else data
 
 
+class HistoryExpect(_Strict):
+    kind: str | None = None  # e.g. run.rolled_back; "tag" matches tag.added and tag.removed
+    by: str | None = None  # "staff olga" / "staff:olga", "engine", "manager:<id>"
+    count: int | None = Field(default=None, ge=0)  # None: at least one
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        return {"kind": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _something(self) -> HistoryExpect:
+        if self.kind is None and self.by is None:
+            raise ValueError("a history expectation needs kind or by")
+        return self
+
+    @property
+    def actor(self) -> str | None:
+        """``by`` as stored in history: "staff olga" → "staff:olga"."""
+        if self.by is None:
+            return None
+        head, _, rest = self.by.strip().partition(" ")
+        return f"{head}:{rest.strip()}" if rest and ":" not in self.by else self.by.strip()
+
+    def matches(self, kind: str, actor: str) -> bool:
+        if self.kind is not None and kind != self.kind and not kind.startswith(self.kind + "."):
+            return False
+        return self.actor is None or actor == self.actor
+
+
 class Expectations(_Strict):
     contact: str | None = None
     bot: str | None = None
@@ -321,16 +376,17 @@ class Expectations(_Strict):
     purchases: list[PurchaseExpect] | None = None
     notifications: list[NotificationExpect] | None = None
     variables: dict[str, Any] | None = None
+    history: list[HistoryExpect] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Expectations:
         if self.nothing_more and self.messages is None:
             raise ValueError("nothing_more needs messages (for 'no messages at all' use count: 0)")
         checks = (self.messages, self.count, self.tags, self.runs, self.purchases)
-        if all(c is None for c in (*checks, self.notifications, self.variables)):
+        if all(c is None for c in (*checks, self.notifications, self.variables, self.history)):
             raise ValueError(
                 "needs at least one check: messages, count, tags, runs, purchases, "
-                "notifications, variables"
+                "notifications, variables, history"
             )
         if self.bot is not None and self.account is not None:
             raise ValueError("give bot or account, not both")
@@ -408,6 +464,40 @@ class ExpectStep(_StepBase):
     expect: Expectations
 
 
+class StaffStep(_StepBase):
+    """A staff action on a contact, done as the engine's staff actions do it (history and
+    audit say ``staff:<staff>``)."""
+
+    staff: str = Field(min_length=1)  # the staff user's login
+    contact: str
+    reason: str = ""
+
+
+class StaffMoveStep(StaffStep):
+    move_to: str = Field(min_length=1)  # node title, id or id prefix
+    funnel: str | None = None  # whose run: the contact's latest run of this funnel
+
+
+class StaffAddTagStep(StaffStep):
+    add_tag: str = Field(min_length=1)
+
+
+class StaffRemoveTagStep(StaffStep):
+    remove_tag: str = Field(min_length=1)
+
+
+class StaffStopStep(StaffStep):
+    stop_run: str = Field(min_length=1)  # funnel name: the contact's live run of it
+
+
+class StaffRestartStep(StaffStep):
+    restart_run: str = Field(min_length=1)  # funnel name: the contact's latest run of it
+
+
+class StaffRollbackStep(StaffStep):
+    roll_back: str = Field(min_length=1)  # funnel name: the contact's latest run of it
+
+
 Step = (
     ContactSaysStep
     | ContactStartsStep
@@ -415,6 +505,12 @@ Step = (
     | ManagerSaysStep
     | WaitStep
     | ExpectStep
+    | StaffMoveStep
+    | StaffAddTagStep
+    | StaffRemoveTagStep
+    | StaffStopStep
+    | StaffRestartStep
+    | StaffRollbackStep
 )
 
 _ACTIONS: dict[str, type[_StepBase]] = {
@@ -423,6 +519,12 @@ _ACTIONS: dict[str, type[_StepBase]] = {
     "presses": ContactPressesStep,
     "wait": WaitStep,
     "expect": ExpectStep,
+    "move_to": StaffMoveStep,
+    "add_tag": StaffAddTagStep,
+    "remove_tag": StaffRemoveTagStep,
+    "stop_run": StaffStopStep,
+    "restart_run": StaffRestartStep,
+    "roll_back": StaffRollbackStep,
 }
 _STEP_MODELS: tuple[type[_StepBase], ...] = (*_ACTIONS.values(), ManagerSaysStep)
 _ALL_STEP_KEYS = sorted({key for model in _STEP_MODELS for key in model.yaml_keys()})
@@ -714,6 +816,10 @@ class _Resolver:
             self.known(step, ("manager",), step.manager, "manager", self.header.managers)
             self.known(step, ("to",), step.to, "contact", contacts)
             self._remember(step.to, None, step.manager)
+            return step
+        if isinstance(step, StaffStep):
+            if self.known(step, ("contact",), step.contact, "contact", contacts):
+                self.last_contact = step.contact
             return step
         if isinstance(step, ExpectStep):
             return self._expect(step)

@@ -18,6 +18,7 @@ All inputs and outputs are timezone-aware; results are in UTC.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -108,12 +109,14 @@ def _candidates(moment: datetime, tz: tzinfo, window: Window) -> list[datetime]:
     return found
 
 
-def _offset_changes(day: date, tz: tzinfo) -> list[datetime]:
-    """UTC instants on ``day`` where the zone's offset changes (a DST switch)."""
+@functools.lru_cache(maxsize=4096)
+def _offset_changes(day: date, tz: tzinfo) -> tuple[datetime, ...]:
+    """UTC instants on ``day`` where the zone's offset changes (a DST switch). Cached:
+    a pure function of the day and zone, asked for every delay with a time window."""
     begin = resolve_wall_time(datetime.combine(day, time(0)), tz)
     end = resolve_wall_time(datetime.combine(day + timedelta(days=1), time(0)), tz)
     if begin.astimezone(tz).utcoffset() == end.astimezone(tz).utcoffset():
-        return []
+        return ()
     lo, hi = begin, end
     before = lo.astimezone(tz).utcoffset()
     while hi - lo > timedelta(seconds=1):
@@ -122,7 +125,7 @@ def _offset_changes(day: date, tz: tzinfo) -> list[datetime]:
             lo = mid
         else:
             hi = mid
-    return [hi.replace(microsecond=0)]
+    return (hi.replace(microsecond=0),)
 
 
 def next_allowed(moment: datetime, tz: tzinfo, window: Window | None) -> datetime:

@@ -17,6 +17,7 @@ from db.models import Funnel, FunnelVersion
 from db.project_database import ProjectDatabase
 from db.workspace import Project, Workspace
 from engine.catalog import project_catalog
+from engine.channels_admin import ChannelsAdmin
 from engine.funnel_copy import CopyOutcome, copy_to_project, duplicate_within_project
 from engine.funnel_store import (
     FunnelNotFoundError,
@@ -488,6 +489,44 @@ class _PanelOperations:
                 for c in rows
             ]
 
+    async def list_manager_accounts(self, project: str) -> list[dict[str, Any]]:
+        """The project's manager accounts as stored: Telegram id, whether a session is
+        stored, the api_id, and whether Telegram ended the session (needs a new login).
+        Live connection health is in the daemon's ``/health``."""
+        from db.models import Channel, ChannelKind, Secret, SecretPurpose
+
+        db = await self.database(project)  # type: ignore[attr-defined]
+        async with db.sessions() as s:
+            rows = (
+                await s.scalars(
+                    select(Channel)
+                    .where(Channel.kind == ChannelKind.MANAGER_ACCOUNT)
+                    .order_by(Channel.id)
+                )
+            ).all()
+            sessions = set(
+                await s.scalars(
+                    select(Secret.channel_id).where(
+                        Secret.purpose == SecretPurpose.TELETHON_SESSION
+                    )
+                )
+            )
+            return [
+                {
+                    "id": c.id,
+                    "name": c.name,
+                    "username": c.username,
+                    "telegram_id": c.telegram_id,
+                    "enabled": c.enabled,
+                    "api_id": c.api_id,
+                    "has_session": c.id in sessions,
+                    "needs_login": c.login_required_at is not None,
+                    "needs_login_since": _iso(c.login_required_at),
+                    "needs_login_reason": c.login_required_reason,
+                }
+                for c in rows
+            ]
+
     async def preview_broadcast(self, project: str, segment: dict[str, Any]) -> int:
         """How many contacts a segment (channel_id, tags_included, tags_excluded,
         include_mode) reaches now."""
@@ -580,15 +619,25 @@ def _notification(n: Any) -> dict[str, Any]:
 class WorkspaceService(_PanelOperations):
     """Staff operations over every project of one workspace."""
 
+    telegram_client_factory: Any = None
+    """Builds Telethon clients for manager logins (None: ``TelegramClient``); tests pass
+    one wired to a fake Telegram."""
+    on_channels_changed: Any = None
+    """``async (project) -> None``: the engine daemon's reload of a project's channels,
+    awaited after a channel is added, changed, deleted, logged in or out."""
+
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self._databases: dict[int, ProjectDatabase] = {}
+        self._channels_admin: ChannelsAdmin | None = None
 
     @classmethod
     async def open(cls, directory: str | None = None) -> WorkspaceService:
         return cls(await Workspace.open(directory))
 
     async def close(self) -> None:
+        if self._channels_admin is not None:
+            await self._channels_admin.close()
         for database in self._databases.values():
             await database.dispose()
         self._databases.clear()
@@ -612,6 +661,80 @@ class WorkspaceService(_PanelOperations):
     async def catalog(self, project: str) -> ProjectCatalog:
         async with (await self.database(project)).sessions() as session:
             return await project_catalog(session)
+
+    # --- channels, manager logins, project settings (engine.channels_admin) ----------------
+
+    @property
+    def channels_admin(self) -> ChannelsAdmin:
+        if self._channels_admin is None:
+            self._channels_admin = ChannelsAdmin(self)
+        return self._channels_admin
+
+    async def list_channels(self, project: str) -> list[dict[str, Any]]:
+        return await self.channels_admin.list_channels(project)
+
+    async def add_bot(
+        self,
+        project: str,
+        token: str,
+        role: str,
+        *,
+        name: str | None = None,
+        is_main: bool = False,
+        api_base: str | None = None,
+        by: str | None = None,
+    ) -> dict[str, Any]:
+        return await self.channels_admin.add_bot(
+            project, token, role, name=name, is_main=is_main, api_base=api_base, by=by
+        )
+
+    async def update_channel(
+        self,
+        project: str,
+        channel_id: int,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        enabled: bool | None = None,
+        is_main: bool | None = None,
+    ) -> dict[str, Any]:
+        return await self.channels_admin.update_channel(
+            project, channel_id, name=name, role=role, enabled=enabled, is_main=is_main
+        )
+
+    async def delete_channel(self, project: str, channel_id: int) -> None:
+        await self.channels_admin.delete_channel(project, channel_id)
+
+    async def begin_manager_login(
+        self, project: str, *, name: str, phone: str, api_id: int | None, api_hash: str | None
+    ) -> dict[str, Any]:
+        return await self.channels_admin.begin_manager_login(
+            project, name=name, phone=phone, api_id=api_id, api_hash=api_hash
+        )
+
+    async def submit_login_code(self, project: str, login_id: str, code: str) -> dict[str, Any]:
+        return await self.channels_admin.submit_login_code(project, login_id, code)
+
+    async def submit_login_password(
+        self, project: str, login_id: str, password: str
+    ) -> dict[str, Any]:
+        return await self.channels_admin.submit_login_password(project, login_id, password)
+
+    async def cancel_manager_login(self, project: str, login_id: str) -> None:
+        await self.channels_admin.cancel_manager_login(project, login_id)
+
+    async def logout_manager(self, project: str, channel_id: int) -> None:
+        await self.channels_admin.logout_manager(project, channel_id)
+
+    async def get_project_settings(self, project: str) -> dict[str, Any]:
+        return await self.channels_admin.get_project_settings(project)
+
+    async def update_project_settings(
+        self, project: str, *, timezone: str | None = None, manager_labels: bool | None = None
+    ) -> dict[str, Any]:
+        return await self.channels_admin.update_project_settings(
+            project, timezone=timezone, manager_labels=manager_labels
+        )
 
     # --- funnels --------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ live funnel versions copied from the named project, and/or funnels from files).
 
 from __future__ import annotations
 
+import difflib
 import re
 import tempfile
 from collections.abc import Callable
@@ -27,12 +28,14 @@ from sqlalchemy import select
 from connectors.base import Connector
 from connectors.simulator import Direction, SimulatedTelegram, TranscriptEntry
 from db.models import (
+    LIVE_RUN_STATUSES,
     Channel,
     ChannelKind,
     Contact,
     ContactTag,
     Funnel,
     FunnelVersion,
+    HistoryEvent,
     Notification,
     Product,
     Purchase,
@@ -43,6 +46,7 @@ from db.models import (
 from db.models.channels import BotRole
 from db.workspace import Project, Workspace
 from engine import events as ev
+from engine import flows
 from engine.clock import VirtualClock
 from engine.outbox import OutboxSender
 from engine.project_engine import ProjectEngine
@@ -55,6 +59,13 @@ from engine.scenario import (
     ExpectStep,
     ManagerSaysStep,
     Scenario,
+    StaffAddTagStep,
+    StaffMoveStep,
+    StaffRemoveTagStep,
+    StaffRestartStep,
+    StaffRollbackStep,
+    StaffStep,
+    StaffStopStep,
     WaitStep,
 )
 from graph.loading import dump_funnel, load_funnel
@@ -66,6 +77,25 @@ SIMULATION_LIMITS = RateLimits(
 )
 """Telegram's limits would spread a funnel's burst over virtual seconds; a scenario checks
 the funnel, not the limiter, so the simulator sends at once."""
+
+
+@dataclass(frozen=True)
+class SimulatedRun:
+    """A run as a scenario sees it."""
+
+    id: int
+    funnel: str
+    node_id: str
+    node: str
+    status: str
+    live: bool
+
+    def __str__(self) -> str:
+        return f"{self.funnel} @ {self.node} [{self.status}]"
+
+
+class StaffStepError(RuntimeError):
+    """A staff step cannot be done (no such run, contact, node…); names what is missing."""
 
 
 class Harness:
@@ -137,6 +167,37 @@ class Harness:
             await self.settle()
         self.clock.set(target)
         await self.settle()
+
+    async def contact_id(self, user_id: int) -> int | None:
+        """The database id of the contact with this Telegram user id (None: never seen)."""
+        async with self.engine.db.sessions() as session:
+            found = await session.scalar(
+                select(Contact.id).where(Contact.telegram_user_id == user_id)
+            )
+        return found
+
+    async def runs_of(self, contact_id: int) -> list[SimulatedRun]:
+        """The contact's runs, oldest first, with their funnel and node titles."""
+        async with self.engine.db.sessions() as session:
+            runs = (
+                await session.scalars(
+                    select(Run).where(Run.contact_id == contact_id).order_by(Run.id)
+                )
+            ).all()
+            found = []
+            for run in runs:
+                cf = await self.engine.compiled(session, run.funnel_version_id)
+                found.append(
+                    SimulatedRun(
+                        id=run.id,
+                        funnel=cf.name,
+                        node_id=run.node_id,
+                        node=cf.title(run.node_id),
+                        status=run.status.value,
+                        live=run.status in LIVE_RUN_STATUSES,
+                    )
+                )
+        return found
 
     def channel_name(self, role_or_name: str) -> str:
         """A simulated channel's username/name by bot role or manager name."""
@@ -360,6 +421,54 @@ class ScenarioRunner:
         elif isinstance(step, ExpectStep):
             self._log_new()
             await self._expect(step, step.expect)
+        elif isinstance(step, StaffStep):
+            self._log_new()
+            await self._staff(step)
+
+    async def _staff(self, step: StaffStep) -> None:
+        """Do a staff action through engine.flows, then let its effects happen."""
+        engine, actor = self.h.engine, f"staff:{step.staff}"
+        uid = self.s.contacts[step.contact].user_id
+        contact_id = await self.h.contact_id(uid)
+        if contact_id is None:
+            raise StaffStepError(f"{step.contact} has not contacted any channel yet")
+        runs = await self.h.runs_of(contact_id)
+        what: str
+        if isinstance(step, StaffAddTagStep | StaffRemoveTagStep):
+            adding = isinstance(step, StaffAddTagStep)
+            tag = step.add_tag if isinstance(step, StaffAddTagStep) else step.remove_tag
+            action = flows.staff_add_tag if adding else flows.staff_remove_tag
+            changed = await action(engine, contact_id, tag, actor=actor, reason=step.reason)
+            what = f"тег {'+' if adding else '−'}{tag}" + ("" if changed else " (без изменений)")
+        elif isinstance(step, StaffMoveStep):
+            run = _pick_run(step, runs, step.funnel, live_only=step.funnel is None)
+            try:
+                await flows.move_run(engine, run.id, step.move_to, actor=actor, reason=step.reason)
+            except flows.StaffActionError as exc:
+                raise StaffStepError(f"move_to: {exc}") from None
+            what = f"перевод «{run.funnel}» с «{run.node}» на «{step.move_to}»"
+        elif isinstance(step, StaffStopStep):
+            run = _pick_run(step, runs, step.stop_run, live_only=True)
+            await flows.stop_run(engine, run.id, actor=actor, reason=step.reason)
+            what = f"остановка «{run.funnel}» на «{run.node}»"
+        elif isinstance(step, StaffRestartStep):
+            run = _pick_run(step, runs, step.restart_run, live_only=False)
+            await flows.restart_run(engine, run.id, actor=actor, reason=step.reason)
+            what = f"перезапуск «{run.funnel}»"
+        else:
+            assert isinstance(step, StaffRollbackStep)
+            run = _pick_run(step, runs, step.roll_back, live_only=False)
+            plan = await flows.rollback_apply(engine, run.id, actor=actor, reason=step.reason)
+            undone = [f"возобновлено: {r['funnel']} @ {r['node']}" for r in plan.resume_runs]
+            undone += [f"снят тег: {t}" for t in plan.remove_tags]
+            undone += [f"отозвано ссылок: {len(plan.revoke_links)}"] if plan.revoke_links else []
+            what = f"откат «{run.funnel}»" + (f" ({'; '.join(undone)})" if undone else "")
+        at = self.h.clock.now().astimezone(self.tz).strftime("%Y-%m-%d %H:%M:%S")
+        reason = f" — {step.reason}" if step.reason else ""
+        self.outcome.transcript.append(
+            f"[{at}] сотрудник {step.staff} → {step.contact}: {what}{reason}"
+        )
+        await self.h.settle()
 
     async def _expect(self, step: ExpectStep, exp: Expectations) -> None:
         fails: list[str] = []
@@ -409,7 +518,7 @@ class ScenarioRunner:
                             "; ".join(f"{n} @ {t} [{s}]" for n, _, t, s in described) or "no runs"
                         )
                         fails.append(
-                            f"run {want.model_dump(exclude_none=True)} not found; runs: {have_s}"
+                            f"run {want.model_dump(exclude_none=True, mode='json')} not found; runs: {have_s}"
                         )
             if exp.purchases is not None:
                 rows = (
@@ -465,6 +574,25 @@ class ScenarioRunner:
                         got is not None and str(got) != str(want_v)
                     ):
                         fails.append(f"variable {name!r} = {got!r}, expected {want_v!r}")
+            if exp.history is not None:
+                entries = (
+                    await session.execute(
+                        select(HistoryEvent.kind, HistoryEvent.actor)
+                        .where(HistoryEvent.contact_id == cid)
+                        .order_by(HistoryEvent.id)
+                    )
+                ).all()
+                for want_h in exp.history:
+                    n = sum(1 for kind, actor in entries if want_h.matches(kind, actor))
+                    if (want_h.count is None and n == 0) or (
+                        want_h.count is not None and n != want_h.count
+                    ):
+                        shown = ", ".join(f"{k} by {a}" for k, a in entries[-12:]) or "nothing"
+                        fails.append(
+                            f"history {want_h.model_dump(exclude_none=True)}: {n} entries "
+                            f"(expected {want_h.count if want_h.count is not None else '≥1'}); "
+                            f"latest: {shown}"
+                        )
         for f in fails:
             self.outcome.failures.append(f"{step.where}: {f}")
 
@@ -506,6 +634,33 @@ class ScenarioRunner:
                     f"{len(exp.messages)}:\n      {shown}"
                 )
         return fails
+
+
+def _pick_run(
+    step: StaffStep, runs: list[SimulatedRun], funnel: str | None, *, live_only: bool
+) -> SimulatedRun:
+    """The contact's latest (live, if asked) run of ``funnel``; without a funnel, their
+    only live run. Errors list the runs there are."""
+    candidates = [
+        r for r in runs if (funnel is None or r.funnel == funnel) and (r.live or not live_only)
+    ]
+    have = "; ".join(map(str, runs)) or "no runs"
+    if funnel is None and len(candidates) != 1:
+        raise StaffStepError(
+            f"{step.contact} has {len(candidates)} live runs — say which with 'funnel: <name>' "
+            f"(runs: {have})"
+        )
+    if not candidates:
+        known = sorted({r.funnel for r in runs})
+        hint = ""
+        if funnel is not None and funnel not in known:
+            close = difflib.get_close_matches(funnel, known, n=1, cutoff=0.6)
+            hint = f" — did you mean {close[0]!r}?" if close else ""
+        live = "live " if live_only else ""
+        raise StaffStepError(
+            f"{step.contact} has no {live}run of funnel {funnel!r}{hint} (runs: {have})"
+        )
+    return candidates[-1]
 
 
 def _message_ok(want: Any, entry: TranscriptEntry) -> bool:

@@ -24,7 +24,6 @@ from db.models import (
     LIVE_RUN_STATUSES,
     HistoryEvent,
     NotificationKind,
-    OutboxMessage,
     OutboxStatus,
     PersonalLink,
     Purchase,
@@ -121,19 +120,19 @@ async def _message(tx: Tx, run: Run, cf: CompiledFunnel, node_id: str) -> Outcom
         disable_link_preview=props.disable_link_preview,
         idempotency_key=key,
     )
-    tx.session.add(
-        OutboxMessage(
-            idempotency_key=key,
-            run_id=run.id,
-            contact_id=tx.contact.id,
-            channel_id=channel.id,
-            funnel_version_id=run.funnel_version_id,
-            node_id=node_id,
-            payload=message.model_dump(mode="json"),
-            status=OutboxStatus.PENDING,
-            not_before=tx.now,
-            created_at=tx.now,
-        )
+    tx.records.outbox.append(  # inserted in bulk with the history (Records.write)
+        {
+            "idempotency_key": key,
+            "run_id": run.id,
+            "contact_id": tx.contact.id,
+            "channel_id": channel.id,
+            "funnel_version_id": run.funnel_version_id,
+            "node_id": node_id,
+            "payload": message.model_dump(mode="json"),
+            "status": OutboxStatus.PENDING,
+            "not_before": tx.now,
+            "created_at": tx.now,
+        }
     )
     tx.queued_messages += 1
     tx.history("message.queued", run, node_id, channel_id=channel.id, key=key, text=text[:200])
@@ -481,6 +480,8 @@ async def _personal_link(tx: Tx, run: Run, cf: CompiledFunnel, node_id: str) -> 
             PersonalLink.target_channel_id == bot.id,
             PersonalLink.revoked_at.is_(None),
             PersonalLink.used_at.is_(None),
+            # not an invite link registered for a token (engine.register_invite_link)
+            PersonalLink.token.not_like("%/%"),
         )
         .order_by(PersonalLink.id.desc())
         .limit(1)
@@ -502,9 +503,26 @@ async def _personal_link(tx: Tx, run: Run, cf: CompiledFunnel, node_id: str) -> 
         tx.session.add(link)
         await tx.session.flush()
         tx.history("link.created", run, node_id, product=props.product, link_id=link.id)
-    url = personal_link_url(bot.username, link.token)
+    if props.target == "chat":
+        if props.chat_id is None:
+            raise StepError("a personal invite link needs chat_id (the private group/channel)")
+        # createChatInviteLink is a network call: never inside this transaction. The
+        # outbox sender makes the link when a message carrying the placeholder is sent.
+        url = invite_placeholder(link.token, props.chat_id)
+    else:
+        url = personal_link_url(bot.username, link.token)
     await tx.set_variable(props.variable, url, run, node_id=node_id)
     return Go(NEXT)
+
+
+# A personal_link node with target "chat" stores this placeholder in its variable; the
+# outbox sender (engine.outbox) replaces it in the message with a one-person invite link
+# made right before the send. Characters chosen to survive HTML escaping and templates.
+INVITE_PLACEHOLDER_RE = re.compile(r"⟦invite:([A-Za-z0-9_\-]{1,64}):(-?\d{1,20})⟧")
+
+
+def invite_placeholder(token: str, chat_id: int) -> str:
+    return f"⟦invite:{token}:{chat_id}⟧"
 
 
 _NOTIFY_KINDS = {
@@ -550,4 +568,4 @@ EXECUTORS: dict[str, Executor] = {
     "notify_admins": _notify_admins,
 }
 
-__all__ = ["EXECUTORS", "execute"]
+__all__ = ["EXECUTORS", "INVITE_PLACEHOLDER_RE", "execute", "invite_placeholder"]

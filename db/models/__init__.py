@@ -3,7 +3,14 @@
 from db.models.base import Base
 from db.models.broadcasts import Broadcast, BroadcastStatus, TagMatch
 from db.models.business import PersonalLink, Product, Purchase
-from db.models.channels import BotRole, Channel, ChannelKind, Secret, SecretPurpose
+from db.models.channels import (
+    BotRole,
+    BusinessConnection,
+    Channel,
+    ChannelKind,
+    Secret,
+    SecretPurpose,
+)
 from db.models.contacts import (
     Contact,
     ContactChannel,
@@ -24,6 +31,7 @@ from db.models.messaging import (
     ProcessedUpdate,
 )
 from db.models.runs import LIVE_RUN_STATUSES, Run, RunStatus
+from db.models.settings import ProjectSetting
 
 __all__ = [
     "LIVE_RUN_STATUSES",
@@ -31,6 +39,7 @@ __all__ = [
     "BotRole",
     "Broadcast",
     "BroadcastStatus",
+    "BusinessConnection",
     "Channel",
     "ChannelKind",
     "Contact",
@@ -46,6 +55,7 @@ __all__ = [
     "PersonalLink",
     "ProcessedUpdate",
     "Product",
+    "ProjectSetting",
     "Purchase",
     "Run",
     "RunStatus",

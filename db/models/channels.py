@@ -6,10 +6,12 @@ import enum
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -19,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from db.column_types import UTCDateTime
+from db.column_types import UTCDateTime, utcnow
 from db.models.base import Base, created_at_column, id_column, str_enum
 
 
@@ -74,6 +76,21 @@ class Channel(Base):
     phone: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = created_at_column()
 
+    # Manager accounts only (NULL for bots) -------------------------------------------------
+    api_id: Mapped[int | None] = mapped_column(Integer)
+    """The Telegram app (my.telegram.org) this account's session was created with. Not a
+    secret (it ships inside every client build); its ``api_hash`` is a :class:`Secret`."""
+    update_state: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    """Telethon's account update state (pts, qts, date as epoch seconds, seq) up to which
+    every update was handed to the engine: the next start catches up from here."""
+    login_required_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """Set when Telegram ended the session (revoked, logged out elsewhere); cleared by a
+    new ``manager login``. The daemon does not start such an account."""
+    login_required_reason: Mapped[str | None] = mapped_column(Text)
+    labels_history_id: Mapped[int | None] = mapped_column(BigInteger)
+    """R15: the ``contact_history`` id up to which this account's contact names show the
+    contacts' tag labels (the daemon's high-water mark of tag changes)."""
+
     secrets: Mapped[list[Secret]] = relationship(
         back_populates="channel", cascade="all, delete-orphan", passive_deletes=True
     )
@@ -98,3 +115,22 @@ class Secret(Base):
 
     def __repr__(self) -> str:
         return f"Secret(id={self.id!r}, channel_id={self.channel_id!r}, purpose={self.purpose!r})"
+
+
+class BusinessConnection(Base):
+    """A Telegram Business connection of one of the project's bots: a manager connected the
+    bot to their account, so ``business_message`` updates carrying ``id`` come from chats of
+    the account of ``owner_user_id``. Kept so a restart knows the owner of every connection."""
+
+    __tablename__ = "business_connections"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    bot_channel_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("channels.id", ondelete="CASCADE"), index=True
+    )
+    owner_user_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    owner_username: Mapped[str | None] = mapped_column(String(64))
+    owner_first_name: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    owner_last_name: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -6,7 +6,18 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.column_types import UTCDateTime, utcnow
@@ -26,12 +37,15 @@ class OutboxMessage(Base):
 
     ``idempotency_key`` (e.g. "run:<id>:node:<uuid>:<n>") makes a replayed step insert nothing.
     ``funnel_version_id``/``node_id`` feed "messages sent per day per funnel/step" (R16).
+    ``bulk`` rows (a broadcast's) yield send slots to the others (``engine.outbox``); the
+    index on (status, bulk, not_before, id) lets the sender read each kind oldest first.
     """
 
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_not_before", "status", "not_before"),
         Index("ix_outbox_sent_at", "sent_at"),
+        Index("ix_outbox_status_bulk_not_before", "status", "bulk", "not_before", "id"),
     )
 
     id: Mapped[int] = id_column()
@@ -59,6 +73,7 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
+    bulk: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ProcessedUpdate(Base):

@@ -618,3 +618,29 @@ class FunnelEditor(QtWidgets.QWidget):
         else:
             self.properties.show_node(None, count=len(selected))
         self.selectionChanged.emit([n.funnel_uuid for n in selected])
+
+    # -- pick a node (staff actions: "move the contact to a node") -------------------------
+
+    def begin_pick_node(
+        self,
+        on_pick: Callable[[str], Any],
+        on_cancel: Callable[[], Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Pick mode: a banner over the canvas; a click on a node calls ``on_pick(uuid)``,
+        Esc or the banner's button calls ``on_cancel()`` (see desktop/editor/pick.py)."""
+        from desktop.editor.pick import NodePicker
+
+        picker = self.__dict__.get("_picker")
+        if picker is None:
+            picker = self.__dict__["_picker"] = NodePicker(self)
+        picker.begin(on_pick, on_cancel, message)
+
+    def cancel_pick(self) -> None:
+        picker = self.__dict__.get("_picker")
+        if picker is not None:
+            picker.cancel()
+
+    def is_picking(self) -> bool:
+        picker = self.__dict__.get("_picker")
+        return picker is not None and picker.is_active()

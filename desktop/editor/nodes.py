@@ -37,7 +37,7 @@ from NodeGraphQt.qgraphics.node_overlay_disabled import XDisabledItem
 from NodeGraphQt.qgraphics.port import PortItem
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from desktop.editor import style
+from desktop.editor import icons, style
 from desktop.editor.summary import port_label, summary
 from desktop.i18n import language, tr
 from graph.node_type import NodeType
@@ -191,6 +191,8 @@ _PORT_SIZE = float(PortEnum.SIZE.value)
 _PORT_FALLOFF = float(PortEnum.CLICK_FALLOFF.value)
 _PORT_COLOR = PortEnum.COLOR.value
 _PORT_BORDER = PortEnum.BORDER_COLOR.value
+_ICON_SIZE = 16
+_ICON_SPACE = _ICON_SIZE + 6.0  # the category glyph left of the title
 
 
 class FunnelPortItem(PortItem):
@@ -319,8 +321,8 @@ class BadgeItem(QtWidgets.QGraphicsItem):
 
 
 class FunnelNodeItem(NodeItem):
-    """How a funnel node is drawn: a category-coloured header with the title, a short
-    summary of the key property, then the ports; problem border and a live badge."""
+    """How a funnel node is drawn: a category-coloured header with its glyph and the
+    title, a short summary of the key property, then the ports; problem border and a live badge."""
 
     def __init__(self, name: str = "node", parent: QtWidgets.QGraphicsItem | None = None) -> None:
         # NodeItem.__init__ loads and scales the default icon from disk for every node;
@@ -355,7 +357,7 @@ class FunnelNodeItem(NodeItem):
         self.summary_text = summary_text
         inner = style.NODE_WIDTH - 20.0
         self._title_elided = _metrics(0).elidedText(
-            title, QtCore.Qt.TextElideMode.ElideRight, int(inner - 14)
+            title, QtCore.Qt.TextElideMode.ElideRight, int(inner - 14 - _ICON_SPACE)
         )
         self._summary_lines = wrap_lines(summary_text, _metrics(1), inner, style.SUMMARY_LINES)
 
@@ -483,10 +485,15 @@ class FunnelNodeItem(NodeItem):
             painter.restore()
             return
 
+        painter.drawPixmap(
+            QtCore.QPointF(8.0, (style.HEADER_HEIGHT - _ICON_SIZE) / 2),
+            icons.glyph(self.category, _ICON_SIZE),
+        )
         painter.setFont(title_font)
         painter.setPen(_color(style.TEXT_COLOR))
         painter.drawText(
-            QtCore.QRectF(10.0, 0.0, self._width - 20.0, style.HEADER_HEIGHT),
+            QtCore.QRectF(8.0 + _ICON_SPACE, 0.0, self._width - 18.0 - _ICON_SPACE,
+                          style.HEADER_HEIGHT),
             int(QtCore.Qt.AlignmentFlag.AlignVCenter | QtCore.Qt.AlignmentFlag.AlignLeft),
             self._title_elided,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from desktop.editor import style
+from desktop.editor import icons, style
 from desktop.i18n import language, tr
 from graph.node_type import NodeCategory
 from graph.node_types import list_types
@@ -40,6 +40,7 @@ class NodePalette(QtWidgets.QWidget):
         self.tree.setDragEnabled(True)
         self.tree.setDragDropMode(QtWidgets.QAbstractItemView.DragDropMode.DragOnly)
         self.tree.setIndentation(12)
+        self.tree.setIconSize(QtCore.QSize(18, 18))
         self.hint = QtWidgets.QLabel()
         self.hint.setWordWrap(True)
         self.hint.setStyleSheet("color: gray; font-size: 11px;")
@@ -70,6 +71,8 @@ class NodePalette(QtWidgets.QWidget):
             group.setFont(0, font)
             group.setForeground(0, QtGui.QColor(*style.category_color(category.value)))
             group.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, category.value)
+            icon = icons.category_icon(category.value)
+            group.setIcon(0, icon)
             self.tree.addTopLevelItem(group)
             for node_type in list_types(category):
                 item = QtWidgets.QTreeWidgetItem([node_type.title.get(lang)])
@@ -80,6 +83,7 @@ class NodePalette(QtWidgets.QWidget):
                 ).lower()
                 item.setData(0, QtCore.Qt.ItemDataRole.UserRole + 1, search_text)
                 item.setToolTip(0, node_type.docs.get(lang))
+                item.setIcon(0, icon)
                 item.setFlags(
                     QtCore.Qt.ItemFlag.ItemIsEnabled
                     | QtCore.Qt.ItemFlag.ItemIsSelectable
@@ -116,6 +120,16 @@ class NodePalette(QtWidgets.QWidget):
                 if not item.isHidden() and not group.isHidden():
                     ids.append(str(item.data(0, QtCore.Qt.ItemDataRole.UserRole)))
         return ids
+
+    def item_for(self, type_id: str) -> QtWidgets.QTreeWidgetItem | None:
+        """The palette row of a node type."""
+        for g in range(self.tree.topLevelItemCount()):
+            group = self.tree.topLevelItem(g)
+            for c in range(group.childCount()):
+                item = group.child(c)
+                if item.data(0, QtCore.Qt.ItemDataRole.UserRole) == type_id:
+                    return item
+        return None
 
     def _add_current(self) -> None:
         item = self.tree.currentItem()

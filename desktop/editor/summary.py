@@ -154,7 +154,14 @@ def _rule(rule: dict[str, Any]) -> str:
     if kind == "reply_text":
         return ("reply " if en else "ответ ") + _first_of(rule.get("phrases"))
     if kind == "variable":
-        return f"{rule.get('name')} {rule.get('op', 'eq')} {rule.get('value', '')}".strip()
+        op = str(rule.get("op", "eq"))
+        if op == "exists":
+            return f"{rule.get('name')} " + ("is set" if en else "задана")
+        if op == "contains":
+            word = "contains" if en else "содержит"
+            return f"{rule.get('name')} {word} {_quote(str(rule.get('value', '')))}"
+        sign = {"eq": "=", "neq": "≠", "gt": ">", "lt": "<"}.get(op, op)
+        return f"{rule.get('name')} {sign} {rule.get('value', '')}".strip()
     if kind == "datetime":
         parts = [_weekdays(rule.get("weekdays"))]
         if rule.get("from_time") or rule.get("to_time"):

@@ -1,10 +1,12 @@
-"""Broadcasts (R17): compose (text, bot, tags included / excluded) with a live count of
-recipients, send now or schedule, follow the progress, cancel."""
+"""Broadcasts (R17): compose (text with the message node's formatting buttons and
+preview, URL buttons, bot, tags included / excluded) with a live count of recipients, send
+now or schedule, follow the progress, cancel."""
 
 from __future__ import annotations
 
 from datetime import UTC
 from typing import Any
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QDateTime, Qt, QTimer
 from PySide6.QtWidgets import (
@@ -19,11 +21,15 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from desktop.editor.properties.fields import TextField
 from desktop.i18n import language, register
 from desktop.panels import fill, selected_key, table, when
 
@@ -63,6 +69,21 @@ t = register(
         "progress": ("Отправлено", "Sent"),
         "compose": ("Новая рассылка", "New broadcast"),
         "history": ("Рассылки", "Broadcasts"),
+        "buttons": ("Кнопки-ссылки", "URL buttons"),
+        "button_text": ("Текст кнопки", "Button text"),
+        "button_url": ("Ссылка (https://, http://, tg://)", "Link (https://, http://, tg://)"),
+        "add_button": ("Добавить кнопку", "Add button"),
+        "remove_button": ("Убрать кнопку", "Remove button"),
+        "bad_button_text": (
+            "Кнопка {n}: текст от 1 до 64 символов",
+            "Button {n}: the text must be 1 to 64 characters",
+        ),
+        "bad_button_url": (
+            "Кнопка {n} («{text}»): ссылка «{url}» должна начинаться с https://, http:// или "
+            "tg:// и вести куда-то",
+            "Button {n} (“{text}”): the link “{url}” must start with https://, http:// or "
+            "tg:// and lead somewhere",
+        ),
     },
 )
 
@@ -110,9 +131,38 @@ class BroadcastsPanel(QWidget):
         form.addRow(QLabel(f"<b>{t('compose')}</b>"))
         self.title = QLineEdit()
         form.addRow(t("title"), self.title)
-        self.text = QPlainTextEdit()
-        self.text.setMinimumHeight(110)
-        form.addRow(t("text"), self.text)
+        self.text_field = TextField(preview=True)  # the message node's text editor
+        self.text: QPlainTextEdit = self.text_field.edit
+        self.text.setMaximumHeight(120)
+        self.text.textChanged.connect(self._show_buttons_preview)
+        form.addRow(t("text"), self.text_field)
+        self.buttons = QTableWidget(0, 2)
+        self.buttons.setHorizontalHeaderLabels([t("button_text"), t("button_url")])
+        self.buttons.verticalHeader().setVisible(False)
+        self.buttons.horizontalHeader().setStretchLastSection(True)
+        self.buttons.setColumnWidth(0, 170)
+        self.buttons.setMaximumHeight(110)
+        self.buttons.itemChanged.connect(lambda _: self._show_buttons_preview())
+        button_row = QHBoxLayout()
+        self.add_button = QPushButton(t("add_button"))
+        self.add_button.clicked.connect(lambda: self.add_url_button())
+        self.remove_button = QPushButton(t("remove_button"))
+        self.remove_button.clicked.connect(self.remove_url_button)
+        button_row.addWidget(self.add_button)
+        button_row.addWidget(self.remove_button)
+        button_row.addStretch(1)
+        buttons_box = QWidget()
+        bv = QVBoxLayout(buttons_box)
+        bv.setContentsMargins(0, 0, 0, 0)
+        bv.addWidget(self.buttons)
+        bv.addLayout(button_row)
+        self.buttons_preview = QLabel()
+        self.buttons_preview.setTextFormat(Qt.TextFormat.RichText)
+        self.buttons_preview.setVisible(False)
+        preview_layout = self.text_field.layout()
+        assert preview_layout is not None
+        preview_layout.addWidget(self.buttons_preview)  # under the text preview, as in Telegram
+        form.addRow(t("buttons"), buttons_box)
         self.bot = QComboBox()
         self.bot.currentIndexChanged.connect(lambda _: self._debounce.start())
         form.addRow(t("bot"), self.bot)
@@ -158,12 +208,68 @@ class BroadcastsPanel(QWidget):
         self.cancel_button.clicked.connect(lambda: self.host.run(self.cancel()))
         hv.addWidget(self.cancel_button)
 
+        scroll = QScrollArea()  # the composer grows with the preview and buttons
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(compose)
         splitter = QSplitter()
-        splitter.addWidget(compose)
+        splitter.addWidget(scroll)
         splitter.addWidget(history)
-        splitter.setSizes([560, 600])
+        splitter.setSizes([660, 520])
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
+
+    # --- URL buttons ------------------------------------------------------------------
+
+    def add_url_button(self, text: str = "", url: str = "https://") -> None:
+        r = self.buttons.rowCount()
+        self.buttons.insertRow(r)
+        self.buttons.setItem(r, 0, QTableWidgetItem(text))
+        self.buttons.setItem(r, 1, QTableWidgetItem(url))
+        self.buttons.setCurrentCell(r, 0)
+        self._show_buttons_preview()
+
+    def remove_url_button(self) -> None:
+        r = self.buttons.currentRow()
+        if r < 0:
+            r = self.buttons.rowCount() - 1
+        if r >= 0:
+            self.buttons.removeRow(r)
+        self._show_buttons_preview()
+
+    def url_buttons(self) -> list[tuple[str, str]]:
+        """(text, url) of each button row, stripped (rows left empty are skipped)."""
+        out: list[tuple[str, str]] = []
+        for r in range(self.buttons.rowCount()):
+            cells = [self.buttons.item(r, c) for c in (0, 1)]
+            text, url = (c.text().strip() if c is not None else "" for c in cells)
+            if text or url not in ("", "https://"):
+                out.append((text, url))
+        return out
+
+    def button_rows(self) -> list[list[dict[str, str]]]:
+        """The buttons as the engine takes them (one button per row); ValueError naming the
+        first bad button."""
+        rows: list[list[dict[str, str]]] = []
+        for n, (text, url) in enumerate(self.url_buttons(), start=1):
+            if not 1 <= len(text) <= 64:
+                raise ValueError(t("bad_button_text", n=n))
+            if not valid_url(url):
+                raise ValueError(t("bad_button_url", n=n, text=text, url=url))
+            rows.append([{"text": text, "url": url}])
+        return rows
+
+    def _show_buttons_preview(self) -> None:
+        """The buttons under the text preview, as Telegram shows them."""
+        buttons = self.url_buttons()
+        self.buttons_preview.setVisible(bool(buttons))
+        cells = "".join(
+            "<tr><td align='center' style='background:#d6e6f7; color:#1c5fa8; padding:4px 10px;'>"
+            f"{_escape(text or '…')} ↗</td></tr>"
+            for text, _url in buttons
+        )
+        self.buttons_preview.setText(
+            f"<table width='100%' cellspacing='3' cellpadding='0'>{cells}</table>"
+        )
 
     # --- data -------------------------------------------------------------------------
 
@@ -296,8 +402,18 @@ class BroadcastsPanel(QWidget):
         if self.bot.currentData() is None:
             self.host.show_error(t("no_bot"))
             return None
+        try:
+            buttons = self.button_rows()
+        except ValueError as exc:
+            self.host.show_error(str(exc))
+            return None
         count = await self.update_count()
-        data: dict[str, Any] = {**self.segment(), "title": self.title.text().strip(), "text": text}
+        data: dict[str, Any] = {
+            **self.segment(),
+            "title": self.title.text().strip(),
+            "text": text,
+            "buttons": buttons,
+        }
         if send_now:
             question = t("send_q", n=count, bot=self.bot.currentText())
             data["send_now"] = True
@@ -312,6 +428,8 @@ class BroadcastsPanel(QWidget):
         created = await self.host.backend.create_broadcast(self.host.project, data, "desktop")
         self.text.clear()
         self.title.clear()
+        self.buttons.setRowCount(0)
+        self._show_buttons_preview()
         await self.reload()
         self.table.selectRow(0)
         return created
@@ -326,3 +444,23 @@ class BroadcastsPanel(QWidget):
         out = await self.host.backend.cancel_broadcast(self.host.project, b["id"], "desktop")
         await self.reload()
         return out
+
+
+def valid_url(url: str) -> bool:
+    """An http(s) link with a host, or a tg:// link with something after the scheme."""
+    if any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https"):
+        return bool(parts.hostname) and "." in (parts.hostname or "")
+    if scheme == "tg":
+        return bool(parts.netloc or parts.path.strip("/"))
+    return False
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

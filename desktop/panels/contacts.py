@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -74,12 +75,92 @@ t = register(
         "rb_link": ("Будет отозвана персональная ссылка №{id}", "Personal link #{id} revoked"),
         "rb_nothing": ("Ничего не изменится", "Nothing will change"),
         "done": ("Готово", "Done"),
+        "links": ("Персональные ссылки", "Personal links"),
+        "link_bot": ("В бота", "To bot"),
+        "link_state": ("Состояние", "State"),
+        "created": ("Создана", "Created"),
+        "expires": ("Действует до", "Expires"),
+        "link_used": ("использована {at}", "used {at}"),
+        "link_revoked": ("отозвана {at}", "revoked {at}"),
+        "link_expired": ("истекла", "expired"),
+        "link_open": ("ждёт перехода", "waiting"),
+        "show_on_canvas": ("Показать на холсте", "Show on canvas"),
+        "move": ("Переместить на узел…", "Move to a node…"),
+        "move_title": ("Переместить на узел", "Move to a node"),
+        "move_banner": (
+            "Куда переместить {who} («{funnel}»)? Выберите узел на холсте… Esc — отмена",
+            "Where should {who} go in “{funnel}”? Pick a node on the canvas… Esc cancels",
+        ),
+        "move_q": (
+            "Переместить {who} на шаг «{node}» робота «{funnel}»?\n"
+            "Запуск №{id} продолжится с этого шага.",
+            "Move {who} to the step “{node}” of “{funnel}”?\nRun #{id} continues from that step.",
+        ),
+        "moved": ("{who}: перемещён на шаг «{node}»", "{who}: moved to “{node}”"),
+        "not_published": (
+            "Шага «{node}» нет в версии v{version} робота «{funnel}», по которой идёт запуск "
+            "(он добавлен после публикации). Опубликуйте робота или выберите другой шаг.",
+            "The step “{node}” is not in version v{version} of “{funnel}” that the run follows "
+            "(it was added after publishing). Publish the robot or pick another step.",
+        ),
+        "unsaved_q": (
+            "В роботе «{name}» есть несохранённые правки. Сохранить их и открыть «{funnel}»?",
+            "The robot “{name}” has unsaved edits. Save them and open “{funnel}”?",
+        ),
         "id_line": (
             "Telegram ID {tid} · контакт №{id} · с {since}",
             "Telegram ID {tid} · contact #{id} · since {since}",
         ),
     },
 )
+
+HISTORY_KINDS: dict[str, tuple[str, str]] = {
+    "message.queued": ("сообщение в очереди", "message queued"),
+    "message.sent": ("получил сообщение", "got a message"),
+    "message.failed": ("сообщение НЕ доставлено", "message NOT delivered"),
+    "message.uncertain": ("доставка не подтверждена", "delivery unconfirmed"),
+    "node.entered": ("вошёл на шаг", "entered a step"),
+    "run.started": ("запуск начат", "run started"),
+    "run.waiting": ("ждёт", "waiting"),
+    "run.resumed": ("запуск продолжен", "run resumed"),
+    "run.finished": ("запуск завершён", "run finished"),
+    "run.stopped": ("запуск остановлен", "run stopped"),
+    "run.failed": ("ошибка запуска", "run failed"),
+    "run.rolled_back": ("запуск откатан", "run rolled back"),
+    "staff.move": ("перемещён сотрудником", "moved by staff"),
+    "tag.added": ("тег добавлен", "tag added"),
+    "tag.removed": ("тег снят", "tag removed"),
+    "variable.set": ("переменная записана", "variable set"),
+    "variable.cleared": ("переменная очищена", "variable cleared"),
+    "variable.invalid": ("неверное значение", "invalid value"),
+    "contact.start": ("нажал «Старт»", "pressed Start"),
+    "contact.message": ("написал", "wrote"),
+    "contact.button": ("нажал кнопку", "pressed a button"),
+    "contact.subscribed": ("подписался", "subscribed"),
+    "contact.status": ("статус в боте изменился", "status in the bot changed"),
+    "manager.message": ("написал менеджер", "the manager wrote"),
+    "purchase.recorded": ("покупка", "purchase"),
+    "link.created": ("выдана персональная ссылка", "personal link issued"),
+    "link.arrived": ("перешёл по ссылке", "followed the link"),
+    "link.revoked": ("ссылка отозвана", "link revoked"),
+    "link.foreign": ("чужая ссылка", "someone else's link"),
+    "link.invalid": ("неверная ссылка", "invalid link"),
+    "funnels.stopped": ("выбит из роботов", "stopped in robots"),
+    "condition.checked": ("проверено условие", "condition checked"),
+    "randomizer.picked": ("выбрана ветка", "branch picked"),
+    "trigger.refused": ("триггер не сработал", "trigger refused"),
+    "notification": ("уведомление сотрудникам", "staff notified"),
+}
+MISSED = {"message.failed": "#c62828", "message.uncertain": "#b26a00", "run.failed": "#c62828"}
+
+
+def kind_text(kind: str) -> str:
+    """A history event's kind in words (unknown kinds as they are)."""
+    from desktop.i18n import language
+
+    pair = HISTORY_KINDS.get(kind)
+    return (pair[0] if language() == "ru" else pair[1]) if pair else kind
+
 
 STATUS = {
     "active": ("выполняется", "running"),
@@ -174,7 +255,18 @@ class ContactsPanel(QWidget):
         self.restart_button.clicked.connect(lambda: self.host.run(self.restart_run()))
         self.rollback_button = QPushButton(t("rollback"))
         self.rollback_button.clicked.connect(lambda: self.host.run(self.rollback_run()))
-        for b in (self.stop_button, self.restart_button, self.rollback_button):
+        self.canvas_button = QPushButton(t("show_on_canvas"))
+        self.canvas_button.clicked.connect(lambda: self.host.run(self.show_run_on_canvas()))
+        self.move_button = QPushButton(t("move"))
+        self.move_button.setToolTip(t("move_title"))
+        self.move_button.clicked.connect(lambda: self.host.run(self.pick_node_for_run()))
+        for b in (
+            self.stop_button,
+            self.restart_button,
+            self.rollback_button,
+            self.canvas_button,
+            self.move_button,
+        ):
             buttons.addWidget(b)
         buttons.addStretch(1)
         runs_layout.addLayout(buttons)
@@ -185,6 +277,10 @@ class ContactsPanel(QWidget):
         self.tabs.addTab(self.variables, t("variables"))
         self.purchases = table([t("date"), t("product"), t("amount")])
         self.tabs.addTab(self.purchases, t("purchases"))
+        self.links = table(
+            ["№", t("product"), t("link_bot"), t("created"), t("expires"), t("link_state")]
+        )
+        self.tabs.addTab(self.links, t("links"))
         rv.addWidget(self.tabs, 1)
 
         splitter = QSplitter()
@@ -287,13 +383,28 @@ class ContactsPanel(QWidget):
         )
         if self.runs.rowCount():
             self.runs.selectRow(0)
+        history = card.get("history", [])
         fill(
             self.history,
             [
-                [when(h["at"]), h["kind"], h.get("actor") or "", _details(h.get("details"))]
-                for h in card.get("history", [])
+                [
+                    when(h["at"]),
+                    kind_text(h["kind"]),
+                    h.get("actor") or "",
+                    _details(h.get("details")),
+                ]
+                for h in history
             ],
         )
+        for r, h in enumerate(history):  # what did not reach them stands out
+            colour = MISSED.get(h["kind"])
+            for c in range(self.history.columnCount()):
+                item = self.history.item(r, c)
+                if item is None:
+                    continue
+                item.setToolTip(h["kind"])
+                if colour:
+                    item.setForeground(QColor(colour))
         fill(
             self.variables,
             [
@@ -310,6 +421,20 @@ class ContactsPanel(QWidget):
                     " ".join(x for x in (p.get("amount"), p.get("currency")) if x),
                 ]
                 for p in card.get("purchases", [])
+            ],
+        )
+        fill(
+            self.links,
+            [
+                [
+                    link["id"],
+                    link.get("product") or link.get("product_id") or "",
+                    link.get("target_channel") or link.get("target_channel_id") or "",
+                    when(link.get("created_at")),
+                    when(link.get("expires_at")),
+                    _link_state(link),
+                ]
+                for link in card.get("links", [])
             ],
         )
         self._set_enabled(True)
@@ -389,6 +514,122 @@ class ContactsPanel(QWidget):
         plan = await self.host.backend.rollback_apply(self.host.project, run["id"], "desktop")
         await self._reload()
         return plan
+
+    # --- the run on its robot's canvas, move it to a node picked there ---------------------
+
+    async def _open_run_robot(self, run: dict[str, Any]) -> bool:
+        """The run's robot in the editor tab (asking to save unsaved edits of another)."""
+        host = self.host
+        editor: Any = host.editor
+        funnel_id = int(run["funnel_id"])
+        if host.draft is None or host.draft.id != funnel_id:
+            if host.draft is not None and editor.is_dirty():
+                name, funnel = host.draft.document.name, run.get("funnel", "")
+                if not host.ask(t("move_title"), t("unsaved_q", name=name, funnel=funnel)):
+                    return False
+                await host.save()
+            await host.open_robot(funnel_id)
+        host.tabs.setCurrentWidget(editor)
+        return True
+
+    async def show_run_on_canvas(self) -> bool:
+        """Open the run's robot with the run's current step selected and centred."""
+        run = self._run()
+        if run is None or not hasattr(getattr(self.host, "editor", None), "select_node"):
+            return False
+        if not await self._open_run_robot(run):
+            return False
+        node_id = run.get("node_id")
+        return bool(node_id) and bool(self.host.editor.select_node(str(node_id)))
+
+    async def pick_node_for_run(self) -> bool:
+        """Open the run's robot in the editor and let the user pick the node on the canvas;
+        the move itself happens in :meth:`move_run_to` after a confirmation. False if the
+        pick could not start."""
+        run = self._run()
+        host = self.host
+        editor: Any = getattr(host, "editor", None)
+        if run is None or self.card is None or not hasattr(editor, "begin_pick_node"):
+            return False
+        funnel = run.get("funnel", "")
+        if not await self._open_run_robot(run):
+            return False
+        card = self.card
+        who = person(card)
+        node_id = str(run.get("node_id") or "")
+        if editor.node(node_id) is not None:  # show where they are now, once the window
+            # has placed a freshly opened robot (MainWindow.show_start runs after 50 ms)
+            def show_current() -> None:
+                if editor.is_picking():
+                    editor.show_region([node_id], max_scale=1.0)
+
+            show_current_later = QTimer(self, singleShot=True, interval=120)
+            show_current_later.timeout.connect(show_current)
+            show_current_later.timeout.connect(show_current_later.deleteLater)
+            show_current_later.start()
+        if hasattr(host, "refresh_counts"):
+            await host.refresh_counts()
+        self._connect_tab_guard()
+        editor.begin_pick_node(
+            lambda node_id: host.run(self.move_run_to(card, run, node_id)),
+            lambda: host.show_panel("contacts"),
+            t("move_banner", who=who, funnel=funnel),
+        )
+        return True
+
+    def _connect_tab_guard(self) -> None:
+        """Leaving the editor tab while picking cancels the pick (once per panel)."""
+        if getattr(self, "_tab_guard", False):
+            return
+        self._tab_guard = True
+        host = self.host
+
+        def changed(_index: int) -> None:
+            editor = host.editor
+            if host.tabs.currentWidget() is not editor and editor.is_picking():
+                editor.cancel_pick()
+
+        host.tabs.currentChanged.connect(changed)
+
+    async def move_run_to(self, card: dict[str, Any], run: dict[str, Any], node_id: str) -> bool:
+        """Ask, then put ``run`` on ``node_id``; back to the card either way. True if moved."""
+        host = self.host
+        node = host.editor.node(node_id)
+        title = node.display_title() if node is not None else node_id[:8]
+        who, funnel = person(card), run.get("funnel", "")
+        version = run.get("version")
+        if version is not None:
+            doc = await host.backend.version_document(host.project, int(run["funnel_id"]), version)
+            if all(str(n.id) != node_id for n in doc.nodes):
+                host.show_panel("contacts")
+                host.show_error(t("not_published", node=title, version=version, funnel=funnel))
+                return False
+        question = t("move_q", who=who, node=title, funnel=funnel, id=run["id"])
+        self.last_move_question = question
+        if not host.ask(t("move_title"), question):
+            host.show_panel("contacts")
+            return False
+        await host.backend.move_run(host.project, int(run["id"]), node_id, "desktop")
+        host.show_panel("contacts")
+        if self.card is not None and self.card["id"] == card["id"]:
+            await self._reload()
+        else:
+            await self.open_contact(card["id"])
+        host.statusBar().showMessage(t("moved", who=who, node=title), 5000)
+        return True
+
+
+def _link_state(link: dict[str, Any]) -> str:
+    from datetime import UTC, datetime
+
+    if link.get("used_at"):
+        return t("link_used", at=when(link["used_at"]))
+    if link.get("revoked_at"):
+        return t("link_revoked", at=when(link["revoked_at"]))
+    expires = link.get("expires_at")
+    if expires and datetime.fromisoformat(expires) < datetime.now(UTC):
+        return t("link_expired")
+    return t("link_open")
 
 
 def _details(details: Any) -> str:

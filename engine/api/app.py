@@ -29,7 +29,7 @@ from db.errors import (
     WorkspaceError,
 )
 from db.staff import StaffDirectory, StaffError, StaffUserExistsError, StaffUserNotFoundError
-from engine.api.routes import auth, funnels, projects
+from engine.api.routes import auth, channels, funnels, media, projects
 from engine.api.state import ApiState, EngineProvider, LoginLimiter
 from engine.funnel_copy import CopyRefusedError
 from engine.funnel_store import (
@@ -137,7 +137,9 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(auth.users)
     app.include_router(projects.router)
+    channels.install(app)
     app.include_router(funnels.router)
+    app.include_router(media.router)
     for module in _optional_routers():
         app.include_router(module.router)
     return app

@@ -38,12 +38,10 @@ def register(commands: Any) -> None:
 
 
 def _add(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
     from connectors.bot_token import BotTokenError, check_bot_token
     from db.errors import VoronkaDbError
-    from db.models import BotRole, Channel, ChannelKind, Secret, SecretPurpose
     from db.workspace import Workspace, resolve_workspace_dir
+    from engine.channels_admin import ChannelError, store_bot
 
     token = (args.token or os.environ.get("VORONKA_BOT_TOKEN") or "").strip()
     if not token:
@@ -63,26 +61,18 @@ def _add(args: argparse.Namespace) -> int:
             return fail(str(exc))
         name = args.name or f"@{identity.username}"
         try:
-            async with database.sessions() as session, session.begin():
-                clash = await session.scalar(
-                    select(Channel).where(
-                        (Channel.name == name) | (Channel.telegram_id == identity.telegram_id)
-                    )
-                )
-                if clash is not None:
-                    return fail(f"the project already has this bot or the name {name!r}")
-                channel = Channel(
-                    kind=ChannelKind.BOT,
-                    name=name,
-                    role=BotRole(args.role),
-                    is_main=args.main,
-                    username=identity.username,
-                    telegram_id=identity.telegram_id,
-                )
-                channel.secrets.append(
-                    Secret(purpose=SecretPurpose.BOT_TOKEN, ciphertext=box.encrypt(token))
-                )
-                session.add(channel)
+            await store_bot(
+                database,
+                box,
+                token=token,
+                telegram_id=identity.telegram_id,
+                username=identity.username,
+                role=args.role,
+                name=name,
+                is_main=args.main,
+            )
+        except ChannelError as exc:
+            return fail(str(exc))
         finally:
             await database.dispose()
             await workspace.close()

@@ -3,9 +3,11 @@
 ``login`` asks for the phone, the code Telegram sends and, for accounts with two-step
 verification, the cloud password (never echoed); a wrong code or password may be retried
 (three attempts each). The StringSession is stored Fernet-encrypted as the channel's
-``telethon_session`` secret (an ``api_hash`` given on the command line is stored too), on
-the project's manager-account channel of that name, created if missing. Neither the
-session nor the api_hash is ever printed.
+``telethon_session`` secret (an ``api_hash`` given on the command line is stored too,
+encrypted; the ``api_id`` is stored in clear on the channel — it is not a secret, it ships
+inside every Telegram client), on the project's manager-account channel of that name,
+created if missing. A new login clears the "needs a new login" flag the engine sets when
+Telegram ends a session. Neither the session nor the api_hash is ever printed.
 
 The steps are plain async functions taking the workspace, a ``prompt`` and a Telethon
 client factory, so tests drive them in-process against a fake Telegram; the argparse
@@ -17,11 +19,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from engine.channels_admin import (
+    API_HASH_ENV,
+    API_ID_ENV,
+    ApiCredentials,
+    resolve_api_credentials,
+)
 from engine.cli.errors import EXIT_OK, EXIT_PROBLEMS, fail
 
 if TYPE_CHECKING:
@@ -29,8 +35,6 @@ if TYPE_CHECKING:
     from db.models import Channel
     from db.workspace import Workspace
 
-API_ID_ENV = "VORONKA_TELEGRAM_API_ID"
-API_HASH_ENV = "VORONKA_TELEGRAM_API_HASH"
 MAX_ATTEMPTS = 3
 
 
@@ -49,13 +53,6 @@ def terminal_prompt(question: str, *, secret: bool = False) -> str:
 
 
 Output = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class ApiCredentials:
-    api_id: int
-    api_hash: str
-    store_hash: bool  # given for this account (not the environment's default): keep it
 
 
 # --- argparse ------------------------------------------------------------------------------
@@ -96,6 +93,25 @@ def register(commands: Any) -> None:
     )
     _api_options(logout)
     logout.set_defaults(handler=_logout)
+
+    business = sub.add_parser(
+        "business",
+        help="register a manager's Telegram account by user id, for Telegram Business only "
+        "(no session: their messages reach funnels through a bot connected to the account)",
+    )
+    business.add_argument("--project", required=True)
+    business.add_argument("--name", required=True, help="the manager account's name")
+    business.add_argument("--telegram-id", type=int, required=True, help="the Telegram user id")
+    business.set_defaults(handler=_business)
+
+    labels = sub.add_parser(
+        "labels",
+        help="show the contacts' tag labels (emoji) in their names in the managers' "
+        "Telegram contact lists (R15; off by default)",
+    )
+    labels.add_argument("--project", required=True)
+    labels.add_argument("state", choices=("on", "off"))
+    labels.set_defaults(handler=_labels)
 
 
 def _api_options(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +164,21 @@ def _login(args: argparse.Namespace) -> int:
     )
 
 
+def _business(args: argparse.Namespace) -> int:
+    return _run(
+        args,
+        lambda workspace: register_business_account(
+            workspace, args.project, args.name, args.telegram_id
+        ),
+    )
+
+
+def _labels(args: argparse.Namespace) -> int:
+    return _run(
+        args, lambda workspace: set_manager_labels(workspace, args.project, args.state == "on")
+    )
+
+
 def _list(args: argparse.Namespace) -> int:
     return _run(args, lambda workspace: list_accounts(workspace, args.project))
 
@@ -167,32 +198,6 @@ def _logout(args: argparse.Namespace) -> int:
 
 
 # --- the steps ------------------------------------------------------------------------------
-
-
-def resolve_api_credentials(
-    api_id: int | None,
-    api_hash: str | None,
-    *,
-    stored_hash: str | None = None,
-    environ: dict[str, str] | None = None,
-) -> ApiCredentials | None:
-    """The api_id/api_hash to use: the command line, else a hash stored with the account,
-    else the environment (the engine daemon uses the same variables)."""
-    env = os.environ if environ is None else environ
-    if api_id is None:
-        raw = env.get(API_ID_ENV, "").strip()
-        api_id = int(raw) if raw.isdigit() else None
-    if api_id is None:
-        return None
-    given = (api_hash or "").strip()
-    if given:
-        return ApiCredentials(api_id, given, store_hash=True)
-    if stored_hash:
-        return ApiCredentials(api_id, stored_hash, store_hash=False)
-    from_env = env.get(API_HASH_ENV, "").strip()
-    if from_env:
-        return ApiCredentials(api_id, from_env, store_hash=False)
-    return None
 
 
 _NO_API = (
@@ -325,111 +330,39 @@ async def _store_login(
     out: Output,
     environ: dict[str, str] | None = None,
 ) -> int:
-    from sqlalchemy import select
-
     from connectors.telegram_user_login import LoginError, logout
-    from db.models import Channel, ChannelKind, Secret, SecretPurpose
+    from engine.channels_admin import ChannelInputError, store_manager_session
 
-    box = workspace.secret_box()
-    username = logged_in.username
-    if name is None:
-        name = logged_in.first_name or (f"@{username}" if username else str(logged_in.user_id))
     database = await workspace.open_project_db(project)
     try:
-        async with database.sessions() as session, session.begin():
-            same_account = await session.scalar(
-                select(Channel).where(Channel.telegram_id == logged_in.user_id)
-            )
-            channel = await session.scalar(select(Channel).where(Channel.name == name))
-            if channel is not None and channel.kind is not ChannelKind.MANAGER_ACCOUNT:
-                return fail(f"{name!r} is a bot of project {project!r}, not a manager account")
-            replaced = False
-            if same_account is not None and (channel is None or same_account.id != channel.id):
-                clash_name = same_account.name
-                channel = None
-            else:
-                clash_name = None
-                if channel is None:
-                    has_main = await session.scalar(
-                        select(Channel.id).where(
-                            Channel.kind == ChannelKind.MANAGER_ACCOUNT,
-                            Channel.group_name == "main",
-                            Channel.is_main,
-                        )
-                    )
-                    channel = Channel(
-                        kind=ChannelKind.MANAGER_ACCOUNT, name=name, is_main=has_main is None
-                    )
-                    session.add(channel)
-                    await session.flush()
-                channel.telegram_id = logged_in.user_id
-                channel.username = username
-                channel.phone = logged_in.phone
-                secrets = {
-                    s.purpose: s
-                    for s in await session.scalars(
-                        select(Secret).where(Secret.channel_id == channel.id)
-                    )
-                }
-                replaced = SecretPurpose.TELETHON_SESSION in secrets
-                now = _utcnow()
-                session_ciphertext = box.encrypt(logged_in.session)
-                _put_secret(
-                    session, secrets, channel.id, SecretPurpose.TELETHON_SESSION,
-                    session_ciphertext, now,
-                )  # fmt: skip
-                if credentials.store_hash:
-                    hash_ciphertext = box.encrypt(credentials.api_hash)
-                    _put_secret(
-                        session, secrets, channel.id, SecretPurpose.API_HASH, hash_ciphertext, now
-                    )
+        stored = await store_manager_session(
+            database, workspace.secret_box(), name, logged_in, credentials
+        )
+    except ChannelInputError as exc:
+        return fail(f"{exc} (project {project!r})")
     finally:
         await database.dispose()
 
+    username = logged_in.username
     who = f"{logged_in.first_name or '?'}" + (f" (@{username})" if username else "")
-    if clash_name is not None:
+    if stored.clash_name is not None:
         # The account already runs under another name: do not leave a second live session.
         with contextlib.suppress(LoginError):
             await logout(
                 logged_in.session, credentials.api_id, credentials.api_hash, client_factory=factory
             )
         return fail(
-            f"{who} is already connected as manager account {clash_name!r}; log in with "
-            f"--name {clash_name!r} to renew its session (the new session was ended)"
+            f"{who} is already connected as manager account {stored.clash_name!r}; log in with "
+            f"--name {stored.clash_name!r} to renew its session (the new session was ended)"
         )
     out(f"Logged in as {who}, Telegram id {logged_in.user_id}.")
-    out(f"Session stored encrypted for manager account {name!r} of project {project!r}.")
-    if replaced:
+    out(f"Session stored encrypted for manager account {stored.name!r} of project {project!r}.")
+    if stored.replaced:
         out(
             "The previous session was replaced; restart the engine to use the new one (the old "
             "one stays in Telegram's active sessions until ended there)."
         )
-    env = os.environ if environ is None else environ
-    if str(credentials.api_id) != env.get(API_ID_ENV, "").strip():
-        out(
-            f"Note: the engine connects manager accounts with ${API_ID_ENV}; set it to "
-            f"{credentials.api_id} where the engine runs."
-        )
     return EXIT_OK
-
-
-def _put_secret(
-    session: Any, secrets: dict[Any, Any], channel_id: int, purpose: Any, ciphertext: str, now: Any
-) -> None:
-    from db.models import Secret
-
-    existing = secrets.get(purpose)
-    if existing is None:
-        session.add(Secret(channel_id=channel_id, purpose=purpose, ciphertext=ciphertext))
-    else:
-        existing.ciphertext = ciphertext
-        existing.rotated_at = now
-
-
-def _utcnow() -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 async def _manager_channels(database: Any) -> list[Channel]:
@@ -456,6 +389,70 @@ async def _all_channels(database: Any) -> list[Channel]:
 
     async with database.sessions() as session:
         return list((await session.scalars(select(Channel).order_by(Channel.id))).all())
+
+
+async def register_business_account(
+    workspace: Workspace, project: str, name: str, telegram_id: int, *, out: Output = print
+) -> int:
+    """Create (or update) the manager account ``name`` as Telegram user ``telegram_id``,
+    without a session: Telegram Business messages of that user then start funnels."""
+    from sqlalchemy import select
+
+    from db.models import Channel, ChannelKind
+
+    if telegram_id <= 0:
+        return fail(f"{telegram_id} is not a Telegram user id")
+    database = await workspace.open_project_db(project)
+    try:
+        async with database.sessions() as session, session.begin():
+            other = await session.scalar(select(Channel).where(Channel.telegram_id == telegram_id))
+            channel = await session.scalar(select(Channel).where(Channel.name == name))
+            if channel is not None and channel.kind is not ChannelKind.MANAGER_ACCOUNT:
+                return fail(f"{name!r} is a bot of project {project!r}, not a manager account")
+            if other is not None and (channel is None or other.id != channel.id):
+                return fail(f"Telegram user {telegram_id} is already channel {other.name!r}")
+            if channel is None:
+                has_main = await session.scalar(
+                    select(Channel.id).where(
+                        Channel.kind == ChannelKind.MANAGER_ACCOUNT,
+                        Channel.group_name == "main",
+                        Channel.is_main,
+                    )
+                )
+                channel = Channel(
+                    kind=ChannelKind.MANAGER_ACCOUNT, name=name, is_main=has_main is None
+                )
+                session.add(channel)
+            elif channel.telegram_id not in (None, telegram_id):
+                channel.update_state = None  # another account
+            channel.telegram_id = telegram_id
+    finally:
+        await database.dispose()
+    out(
+        f"Manager account {name!r} of project {project!r} is Telegram user {telegram_id}: "
+        "connect a project bot to it in Telegram (Settings → Telegram Business → Chatbots); "
+        "restart the engine to pick it up."
+    )
+    return EXIT_OK
+
+
+async def set_manager_labels(
+    workspace: Workspace, project: str, enabled: bool, *, out: Output = print
+) -> int:
+    """Turn R15 labels on/off for a project; a running engine picks it up within seconds."""
+    from connectors.telegram_user_label_sync import set_labels_enabled
+
+    database = await workspace.open_project_db(project)
+    try:
+        async with database.sessions() as session, session.begin():
+            await set_labels_enabled(session, enabled)
+    finally:
+        await database.dispose()
+    out(
+        f"Tag labels in the managers' contact lists of project {project!r}: "
+        + ("on (tags with a label show it in the contact's name)" if enabled else "off")
+    )
+    return EXIT_OK
 
 
 async def list_accounts(workspace: Workspace, project: str, *, out: Output = print) -> int:
@@ -486,8 +483,14 @@ async def list_accounts(workspace: Workspace, project: str, *, out: Output = pri
         tg_id = str(c.telegram_id) if c.telegram_id else "-"
         flags = [
             "session: yes" if has_session else "session: no (log in)",
+            f"api_id: {c.api_id}" if c.api_id else "api_id: env",
             "api_hash: own" if own_hash else "api_hash: env",
         ]
+        if c.login_required_at is not None:
+            flags.append(
+                f"NEEDS LOGIN since {c.login_required_at:%Y-%m-%d %H:%M} UTC"
+                + (f" ({c.login_required_reason})" if c.login_required_reason else "")
+            )
         if not c.enabled:
             flags.append("disabled")
         main = " (main)" if c.is_main else ""
@@ -532,13 +535,14 @@ async def logout_account(
                 )
             }
             channel_id = channel.id
+            stored_api_id = channel.api_id
         ciphertext = secrets.get(SecretPurpose.TELETHON_SESSION)
         if ciphertext is None:
             return fail(f"manager account {name!r} has no stored session (not logged in)")
         own_hash = secrets.get(SecretPurpose.API_HASH)
         stored_hash = box.decrypt(own_hash).get_secret_value() if own_hash else None
         credentials = resolve_api_credentials(
-            api_id, api_hash, stored_hash=stored_hash, environ=environ
+            api_id or stored_api_id, api_hash, stored_hash=stored_hash, environ=environ
         )
         revoked: str
         if credentials is None and not forget:
@@ -581,6 +585,7 @@ __all__ = [
     "login_interactive",
     "logout_account",
     "register",
+    "register_business_account",
     "resolve_api_credentials",
     "terminal_prompt",
 ]

@@ -43,11 +43,26 @@ class PersonalLinkProps(NodeProps):
     bot_role: BotRole = "paid"
     expires_hours: int | None = Field(default=None, ge=1)
     variable: NonEmptyStr = "link"
+    # "bot": a /start deep link into bot bot_role; "chat": a one-person invite link
+    # (member limit 1) to the private group/channel chat_id that bot administers
+    target: Literal["bot", "chat"] = "bot"
+    chat_id: int | None = None
 
     def issues(self) -> list[PropIssue]:
-        if is_variable_name(self.variable):
-            return []
-        return [PropIssue("variable", "Not a valid variable name", "Недопустимое имя переменной")]
+        found = []
+        if not is_variable_name(self.variable):
+            found.append(
+                PropIssue("variable", "Not a valid variable name", "Недопустимое имя переменной")
+            )
+        if self.target == "chat" and self.chat_id is None:
+            found.append(
+                PropIssue(
+                    "chat_id",
+                    "An invite link needs the id of the private group or channel",
+                    "Для ссылки-приглашения нужен id закрытой группы или канала",
+                )
+            )
+        return found
 
 
 PERSONAL_LINK = NodeType(
@@ -59,11 +74,19 @@ PERSONAL_LINK = NodeType(
         "Telegram ID контакта, и записывает её в переменную variable (вставьте {{link}} в "
         "следующее сообщение). Действующая ссылка на тот же продукт используется повторно. "
         "expires_hours — срок действия (пусто = бессрочно). Переход по ссылке другим "
-        "человеком ничего не даёт, администраторы получают уведомление.",
+        "человеком ничего не даёт, администраторы получают уведомление. target=chat — "
+        "вместо ссылки в бота одноразовая ссылка-приглашение (на одного человека, со "
+        "сроком действия) в закрытую группу или канал chat_id, где бот bot_role — "
+        "администратор; она создаётся при отправке сообщения, вступление по ней "
+        "засчитывается как переход контакта по его ссылке.",
         "Creates a personal link into bot bot_role for product, bound to the contact's "
         "Telegram user id, and stores it in variable (put {{link}} into the next message). A "
         "still valid link for the same product is reused. expires_hours: lifetime (empty = no "
-        "expiry). Anyone else opening the link gets nothing and the admins are notified.",
+        "expiry). Anyone else opening the link gets nothing and the admins are notified. "
+        "target=chat: instead of a bot link, a one-person invite link (member limit 1, with "
+        "an expiry) to the private group or channel chat_id that bot bot_role administers; "
+        "it is created when the message is sent, and joining through it counts as the "
+        "contact's arrival through their link.",
     ),
     props_model=PersonalLinkProps,
 )

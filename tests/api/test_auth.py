@@ -103,6 +103,12 @@ async def test_users_admin_only(api: Api) -> None:
         "/users/admin", json={"role": "viewer"}, headers=api.auth("admin")
     )
     assert self_demote.status_code == 409
+    listed = await api.client.get("/users", headers=api.auth("admin"))
+    assert listed.status_code == 200
+    olga = next(u for u in listed.json() if u["login"] == "olga")
+    assert olga["role"] == "editor" and olga["disabled"] is True
+    assert {u["login"] for u in listed.json()} >= {"admin", "editor", "viewer", "outsider"}
+    assert (await api.client.get("/users", headers=api.auth("editor"))).status_code == 403
     assert (await api.client.delete("/users/olga", headers=api.auth("admin"))).status_code == 204
     assert (await api.client.delete("/users/olga", headers=api.auth("admin"))).status_code == 404
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from db.models import Contact, ContactTag, OutboxMessage, OutboxStatus, Tag
-from tests.api.conftest import Api
+from tests.api.conftest import Api, both_backends
 from tests.api.test_reports import BIRTH, seed
+
+pytestmark = both_backends
 
 
 async def _body(api: Api, **kw: object) -> dict[str, object]:

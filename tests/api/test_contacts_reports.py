@@ -21,7 +21,9 @@ from db.models import (
     RunStatus,
     StaffAuditEntry,
 )
-from tests.api.conftest import Api
+from tests.api.conftest import Api, both_backends
+
+pytestmark = both_backends
 
 
 async def _contact_with_run(api: Api) -> tuple[int, int, str]:

@@ -1,8 +1,9 @@
-"""The API over a project whose database is on PostgreSQL (skips locally without a server,
-fails under CI=true)."""
+"""Creating a project on PostgreSQL through the API (skips locally without a server, fails
+under CI=true). Every route's own tests also run on PostgreSQL (``both_backends``)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,7 +17,8 @@ pytestmark = pytest.mark.postgres
 async def pg_project(api: Api, pg_server_url: str) -> AsyncIterator[str]:
     r = await api.client.post(
         "/projects",
-        json={"name": "PG проект", "database_url": pg_server_url},
+        # Unique: other test runs may create databases on the same server at the same time.
+        json={"name": f"PG проект {secrets.token_hex(4)}", "database_url": pg_server_url},
         headers=api.auth("admin"),
     )
     assert r.status_code == 201, r.text

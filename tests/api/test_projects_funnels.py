@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 from db.models import Channel, Secret, SecretPurpose
-from tests.api.conftest import Api
+from tests.api.conftest import Api, both_backends
+
+pytestmark = both_backends
 
 
 async def _first_funnel(api: Api) -> dict[str, Any]:
@@ -30,6 +32,21 @@ async def test_create_project_roles_and_errors(api: Api) -> None:
     assert r.status_code == 422 and "Mars/Base" in r.json()["detail"]
     r = await api.client.post("/projects", json={"nam": "X"}, headers=api.auth("admin"))
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "name"]
+
+
+async def test_project_details(api: Api) -> None:
+    r = await api.client.get(api.p, headers=api.auth("viewer"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["slug"], body["name"], body["timezone"]) == (
+        api.demo.slug,
+        api.demo.name,
+        api.demo.timezone,
+    )
+    assert body["database_kind"] == api.backend
+    assert (
+        await api.client.get(f"/projects/{api.demo.slug}", headers=api.auth("outsider"))
+    ).status_code == 403
 
 
 async def test_channels_never_show_secrets(api: Api) -> None:

@@ -21,7 +21,9 @@ from db.models import (
     SubscriptionStatus,
     Tag,
 )
-from tests.api.conftest import Api
+from tests.api.conftest import Api, both_backends
+
+pytestmark = both_backends
 
 BIRTH, ANALYSIS = "написал дату рождения", "получил анализ"
 D6, D7 = date(2024, 5, 6), date(2024, 5, 7)

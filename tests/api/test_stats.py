@@ -23,7 +23,9 @@ from db.models import (
     Run,
     RunStatus,
 )
-from tests.api.conftest import Api
+from tests.api.conftest import Api, both_backends
+
+pytestmark = both_backends
 
 
 async def _seed(api: Api, funnel_id: int, node_id: str, user_id: int, status: RunStatus) -> None:
@@ -96,6 +98,28 @@ async def test_stats_figures_and_statement_count(api: Api) -> None:
     }
     assert len(statements) <= 5, statements
     missing = await api.client.get(f"{api.p}/funnels/999/stats", headers=api.auth("viewer"))
+    assert missing.status_code == 404
+
+
+async def test_contacts_on_node(api: Api) -> None:
+    funnel_id, node_id = await _funnel_and_node(api)
+    await _seed(api, funnel_id, node_id, 601, RunStatus.WAITING)
+    await _seed(api, funnel_id, node_id, 602, RunStatus.STOPPED)  # left the node: not listed
+    await _seed(api, funnel_id, node_id, 603, RunStatus.ACTIVE)
+    url = f"{api.p}/funnels/{funnel_id}/nodes/{node_id}/contacts"
+    r = await api.client.get(url, headers=api.auth("viewer"))
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    assert [(c["telegram_user_id"], c["status"]) for c in rows] == [
+        (601, "waiting"),
+        (603, "active"),
+    ]
+    assert rows[0]["first_name"] == "Анна" and rows[0]["version"] == 1
+    limited = await api.client.get(url, params={"limit": 1}, headers=api.auth("viewer"))
+    assert [c["telegram_user_id"] for c in limited.json()] == [601]
+    missing = await api.client.get(
+        f"{api.p}/funnels/999/nodes/{node_id}/contacts", headers=api.auth("viewer")
+    )
     assert missing.status_code == 404
 
 

@@ -490,3 +490,35 @@ async def test_stop_is_idempotent_and_restart_works(account: FakeTelegramAccount
     account.contact_writes(ANNA, "снова")
     await sink.wait_for(1)
     await connector.stop()
+
+
+async def test_uploaded_media_are_found_in_the_project_folder(
+    account: FakeTelegramAccount, tmp_path: Any
+) -> None:
+    """Media uploaded through the API are stored as ``media/<sha256>/<name>`` relative to
+    the project's folder (engine.media_store); the daemon passes that folder."""
+    root = tmp_path / "projects" / "demo"
+    stored = root / "media" / ("a" * 64) / "guide.pdf"
+    stored.parent.mkdir(parents=True)
+    stored.write_bytes(b"%PDF-1.4 uploaded")
+    connector = make_connector(account, media_root=root)
+    await connector.start(Sink())
+    try:
+        relative = f"media/{'a' * 64}/guide.pdf"
+        sent = outgoing("Гайд", media=(Media(kind=MediaKind.DOCUMENT, source=relative),))
+        assert (await connector.send(sent)).ok
+        [request] = account.requests_of(functions.messages.SendMediaRequest)
+        assert isinstance(request.media, types.InputMediaUploadedDocument)
+        names = [
+            a.file_name
+            for a in request.media.attributes
+            if isinstance(a, types.DocumentAttributeFilename)
+        ]
+        assert names == ["guide.pdf"]
+
+        missing = outgoing("x", media=(Media(kind=MediaKind.PHOTO, source="media/b/gone.jpg"),))
+        result = await connector.send(missing)
+        assert result.error is not None and result.error.kind is SendErrorKind.BAD_REQUEST
+        assert "media file not found: media/b/gone.jpg" in result.error.description
+    finally:
+        await connector.stop()

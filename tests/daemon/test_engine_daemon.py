@@ -22,7 +22,10 @@ from engine.demo_setup import DEMO_BOT_USERNAMES, install_demo_project
 from tests.fakes.telegram_bot_api import FakeTelegramBotAPI
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKENS = {"open": "111111111:AAOpenBotTokenForTestsOnly_abcdefgh", "paid": "222222222:AAPaidBotTokenForTestsOnly_abcdefgh"}
+TOKENS = {
+    "open": "111111111:AAOpenBotTokenForTestsOnly_abcdefgh",
+    "paid": "222222222:AAPaidBotTokenForTestsOnly_abcdefgh",
+}
 
 
 def free_port() -> int:

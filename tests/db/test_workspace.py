@@ -125,6 +125,21 @@ async def test_delete_project_removes_it_and_its_file(workspace: Workspace) -> N
         await workspace.delete_project("EMA")
 
 
+async def test_delete_project_removes_its_media_folder(workspace: Workspace) -> None:
+    project = await workspace.create_project("EMA")
+    media = workspace.project_files_dir(project.slug) / "media" / "abc" / "photo.jpg"
+    media.parent.mkdir(parents=True)
+    media.write_bytes(b"jpeg")
+    await workspace.delete_project("EMA")
+    assert not workspace.project_files_dir(project.slug).exists()
+
+
+async def test_a_leftover_media_folder_is_never_adopted(workspace: Workspace) -> None:
+    (workspace.project_files_dir("ema") / "media").mkdir(parents=True)
+    project = await workspace.create_project("EMA")
+    assert project.slug == "ema-2"
+
+
 async def test_delete_project_can_keep_the_data(workspace: Workspace) -> None:
     await workspace.create_project("EMA")
     await workspace.delete_project("EMA", drop_database=False)

@@ -67,6 +67,12 @@ def settle(loop: asyncio.AbstractEventLoop, window: Any) -> None:
 def shoot(window: Any, name: str) -> Path:
     from PySide6.QtWidgets import QApplication
 
+    status = getattr(window, "status", None)
+    if status is not None and "/tmp/" in status.text():  # not the test's temp directory
+        shown = status.text().split("/tmp/")[0]
+        status.setText(shown + "~/.local/share/voronka/projects/demo.sqlite3")
+    if "/tmp/" in window.statusBar().currentMessage():
+        window.statusBar().clearMessage()
     QApplication.processEvents()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / name

@@ -1,6 +1,7 @@
-"""The broadcasts panel: the live recipients count follows the bot and tags, "send now"
-asks first and queues the messages, the progress bar follows delivery, a scheduled
-broadcast can be cancelled."""
+"""The broadcasts panel: the live recipients count follows the bot and tags, the text has
+the message node's formatting buttons and preview, URL buttons are checked before sending
+and reach the contacts under the message, "send now" asks first and queues the messages,
+the progress bar follows delivery, a scheduled broadcast can be cancelled."""
 
 from __future__ import annotations
 
@@ -63,9 +64,34 @@ def test_compose_count_send_progress_and_cancel(
     assert "Отправить рассылку 11 контактам" in window.questions[-1]
     assert loop.run_until_complete(window.service.list_broadcasts("Демо")) == []
 
+    # formatting as in the message node: a button wraps the selection, the preview renders it
+    cursor = panel.text.textCursor()
+    cursor.setPosition(0)
+    cursor.setPosition(len("Только сегодня"), cursor.MoveMode.KeepAnchor)
+    panel.text.setTextCursor(cursor)
+    panel.text_field.buttons["b"].click()
+    assert panel.text.toPlainText().startswith("<b>Только сегодня</b> — полный разбор")
+    assert panel.text_field.preview is not None
+    assert "<b>Только сегодня</b>" in panel.text_field.preview.text()
+
+    # URL buttons: a bad link is named and nothing is sent; the fixed one goes out
+    panel.add_url_button("Записаться", "example.org/zapis")
+    panel.add_url_button("Канал", "tg://resolve?domain=demo_channel")
+    assert panel.buttons_preview.isVisible() and "Записаться" in panel.buttons_preview.text()
+    window.answers.append(True)
+    assert loop.run_until_complete(panel.submit(send_now=True)) is None
+    assert window.errors == [
+        "Кнопка 1 («Записаться»): ссылка «example.org/zapis» должна начинаться с https://, "
+        "http:// или tg:// и вести куда-то"
+    ]
+    window.errors.clear()
+    window.answers.clear()
+    panel.buttons.item(0, 1).setText("https://example.org/zapis")
+
     window.answers.append(True)
     panel.send_button.click()
     settle(loop, window)
+    assert panel.buttons.rowCount() == 0 and not panel.buttons_preview.isVisible()
     [sent] = panel.broadcasts
     assert sent["status"] == "sending" and sent["total"] == 11
     assert panel.progress.maximum() == 11 and panel.progress.value() == 0
@@ -74,6 +100,12 @@ def test_compose_count_send_progress_and_cancel(
     loop.run_until_complete(panel.reload())
     assert panel.broadcasts[0]["sent"] == 11
     assert panel.progress.value() == 11
+    got = harness.world.received(harness.channel_name("open"), crowd(20)[0])[-1]
+    assert got.text.startswith("<b>Только сегодня</b>")
+    assert [(b.text, b.url) for row in got.buttons for b in row] == [
+        ("Записаться", "https://example.org/zapis"),
+        ("Канал", "tg://resolve?domain=demo_channel"),
+    ]
 
     panel.text.setPlainText("Напоминание: завтра эфир")
     window.answers.append(True)
@@ -83,9 +115,10 @@ def test_compose_count_send_progress_and_cancel(
     assert panel.table.item(0, 2).text() == "запланирована"
     panel.title.setText("Эфир в четверг")
     panel.text.setPlainText(
-        "Друзья, в четверг в 19:00 — открытый эфир о матрице судьбы.\n"
+        "Друзья, в четверг в <b>19:00</b> — открытый эфир о <i>матрице судьбы</i>.\n"
         "Ссылка придёт за час до начала."
     )
+    panel.add_url_button("Напомнить в Telegram", "https://t.me/demo_channel")
     panel.table.selectRow(1)
     assert panel.progress.value() == panel.progress.maximum() == 11
     shoot(window, "panel-broadcasts.png")
@@ -99,3 +132,26 @@ def test_compose_count_send_progress_and_cancel(
     panel.poll.stop()
     loop.run_until_complete(harness.close())
     assert window.errors == []
+
+
+def test_url_button_links() -> None:
+    from desktop.panels.broadcasts import valid_url
+
+    for good in (
+        "https://example.org",
+        "http://example.org/a?b=c",
+        "HTTPS://t.me/channel",
+        "tg://resolve?domain=demo",
+    ):
+        assert valid_url(good), good
+    for bad in (
+        "example.org",
+        "https://",
+        "https://localhost",
+        "ftp://example.org",
+        "javascript:alert(1)",
+        "tg://",
+        "https://exa mple.org",
+        "",
+    ):
+        assert not valid_url(bad), bad

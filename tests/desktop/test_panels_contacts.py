@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from desktop.panels import cells
 from tests.desktop import panel_fixtures
 from tests.desktop.panel_fixtures import settle, shoot
 from tests.desktop.traffic import busy_day, crowd
@@ -59,6 +60,9 @@ def test_search_card_tags_and_rollback_preview(
     assert any(
         h["kind"].startswith("tag") and h.get("actor") == "staff:desktop" for h in fresh["history"]
     )
+    timeline = [(row[1], row[2]) for row in cells(panel.history)]
+    assert ("тег добавлен", "staff:desktop") in timeline  # kinds in words, newest first
+    assert any(kind == "получил сообщение" for kind, _ in timeline)
     loop.run_until_complete(panel.refresh())
     assert _search(window, loop, "", tag="VIP") == ["6000"]
     _search(window, loop, "", tag=panel.tag_filter.itemText(0))  # any tag again

@@ -71,3 +71,47 @@ async def busy_day(workspace: Workspace, project_name: str) -> None:
         await harness.settle()
     finally:
         await harness.close()
+
+
+async def busy_week(workspace: Workspace, project_name: str) -> None:
+    """:func:`busy_day` on Monday, then on Wednesday five new people start the open bot
+    and two of Monday's (still waiting for a birth date) block it; timers fire between."""
+    from datetime import timedelta
+
+    project = await workspace.get_project(project_name)
+    harness = await Harness.open(workspace, project, VirtualClock(START))
+    people = crowd(20)
+    try:
+        bot = harness.channel_name("open")
+        w = harness.world
+        for person in people:
+            await w.contact_starts(bot, person)
+        for person in people[:11]:
+            await w.contact_says(bot, person, "12.03.1990")
+        for person in people[11:14]:
+            await w.contact_says(bot, person, "не помню")
+        for person in people[:3]:
+            await w.contact_says(bot, person, "расскажи")
+        await harness.settle()
+        await harness.advance(timedelta(days=2))
+        for person in crowd(5, first_id=7000):
+            await w.contact_starts(bot, person)
+        for person in people[14:16]:
+            await w.contact_blocks(bot, person)
+        await harness.settle()
+    finally:
+        await harness.close()
+
+
+async def manager_confirms_payment(
+    workspace: Workspace, project_name: str, person: ContactIdentity
+) -> None:
+    """The manager writes the payment phrase to ``person`` now: the demo's payment robot
+    gives them a personal link to the paid bot."""
+    project = await workspace.get_project(project_name)
+    harness = await Harness.open(workspace, project, VirtualClock(datetime.now(UTC)))
+    try:
+        await harness.world.manager_says("Менеджер", person, "оплату за Таро получила")
+        await harness.settle()
+    finally:
+        await harness.close()

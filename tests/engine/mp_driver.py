@@ -140,7 +140,12 @@ class DriverDaemon(EngineDaemon):
         self.log_path, self.updates = log_path, updates
 
     def _connector(
-        self, channel: Channel, ref: Any, secrets: dict[tuple[int, Any], str], box: Any
+        self,
+        runtime: Any,
+        channel: Channel,
+        ref: Any,
+        secrets: dict[tuple[int, Any], str],
+        box: Any,
     ) -> Connector | None:
         if channel.kind is not ChannelKind.BOT:
             return None

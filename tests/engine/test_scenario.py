@@ -16,6 +16,12 @@ from engine.scenario import (
     ManagerSaysStep,
     RunStatus,
     ScenarioError,
+    StaffAddTagStep,
+    StaffMoveStep,
+    StaffRemoveTagStep,
+    StaffRestartStep,
+    StaffRollbackStep,
+    StaffStopStep,
     WaitStep,
     doc_example,
     load_scenario,
@@ -44,7 +50,7 @@ def test_documented_example_parses() -> None:
     scenario = parse_scenario(doc_example())
     kinds = [type(s) for s in scenario.steps]
     assert kinds[:4] == [ContactStartsStep, ExpectStep, ContactPressesStep, ContactSaysStep]
-    assert ManagerSaysStep in kinds and WaitStep in kinds
+    assert ManagerSaysStep in kinds and WaitStep in kinds and StaffAddTagStep in kinds
     assert scenario.contacts["boris"].user_id == 1002
     assert scenario.managers == {"Менеджер": scenario.managers["Менеджер"]}
     assert scenario.start_time(ZoneInfo("UTC")) == datetime(2024, 5, 6, 7, 0, tzinfo=UTC)
@@ -198,9 +204,77 @@ def test_missing_fields_and_ambiguities() -> None:
         f"step 2 (line {n + 3}): say which bot — add 'bot: <role>' (bots: open, paid)",
         f"step 3 (line {n + 5}): missing 'contact'",
         f"step 4 (line {n + 6}): expect: say which bot — add 'bot: <role>' (bots: open, paid)",
-        f"step 5 (line {n + 7}): no action — a step needs one of: says, start, presses, wait, expect",
+        f"step 5 (line {n + 7}): no action — a step needs one of: says, start, presses, wait, "
+        "expect, move_to, add_tag, remove_tag, stop_run, restart_run, roll_back",
         f"step 6 (line {n + 8}): a step is a mapping like 'contact: anna' + 'says: \"…\"', got str",
         f"step 7 (line {n + 9}): one action per step, got 'says' and 'wait'",
+    ]
+
+
+def test_staff_steps_parse() -> None:
+    scenario = parse_scenario(
+        HEADER
+        + """\
+  - {staff: olga, contact: anna, move_to: Ждём дату, funnel: Открытый, reason: "просьба"}
+  - {staff: olga, contact: anna, move_to: 8b0f6c1e}
+  - {staff: olga, contact: boris, add_tag: VIP}
+  - {staff: olga, contact: boris, remove_tag: 2024}
+  - {staff: olga, contact: anna, stop_run: Открытый}
+  - {staff: olga, contact: anna, restart_run: Открытый}
+  - {staff: olga, contact: anna, roll_back: Оплата Таро}
+  - expect:
+      history: [run.rolled_back, {by: staff olga}, {kind: tag, by: "staff:olga", count: 2}]
+"""
+    )
+    move, bare, add, remove, stop, restart, rollback, expect = scenario.steps
+    assert isinstance(move, StaffMoveStep)
+    assert (move.staff, move.contact, move.move_to, move.funnel, move.reason) == (
+        "olga",
+        "anna",
+        "Ждём дату",
+        "Открытый",
+        "просьба",
+    )
+    assert isinstance(bare, StaffMoveStep) and bare.funnel is None
+    assert isinstance(add, StaffAddTagStep) and add.add_tag == "VIP"
+    assert isinstance(remove, StaffRemoveTagStep) and remove.remove_tag == "2024"
+    assert isinstance(stop, StaffStopStep) and stop.stop_run == "Открытый"
+    assert isinstance(restart, StaffRestartStep) and restart.restart_run == "Открытый"
+    assert isinstance(rollback, StaffRollbackStep) and rollback.roll_back == "Оплата Таро"
+    # The last contact acted on by staff is whose expectations follow.
+    assert isinstance(expect, ExpectStep) and expect.expect.contact == "anna"
+    history = expect.expect.history
+    assert history is not None
+    assert [(h.kind, h.actor, h.count) for h in history] == [
+        ("run.rolled_back", None, None),
+        (None, "staff:olga", None),
+        ("tag", "staff:olga", 2),
+    ]
+    assert history[2].matches("tag.removed", "staff:olga")
+    assert not history[2].matches("tagging", "staff:olga")
+    assert not history[2].matches("tag.added", "staff:boris")
+
+
+def test_typo_in_staff_step_names_it() -> None:
+    n = HEADER_LINES
+    assert errors_of("  - {staff: olga, contact: anna, stop_rnu: Открытый}\n") == [
+        f"step 1 (line {n + 1}): unknown key 'stop_rnu' — did you mean 'stop_run'?"
+    ]
+    steps = """\
+  - {staff: olga, contact: ana, add_tag: VIP}
+  - {contact: anna, roll_back: Открытый}
+  - {staff: olga, contact: anna, add_tag: VIP, funel: X}
+  - {staff: olga, contact: anna, move_to: ""}
+  - {staff: olga, contact: anna, add_tag: VIP, remove_tag: VIP}
+  - expect: {history: [{count: 1}]}
+"""
+    assert errors_of(steps) == [
+        f"step 1 (line {n + 1}): contact: unknown contact 'ana' — did you mean 'anna'?",
+        f"step 2 (line {n + 2}): missing 'staff'",
+        f"step 3 (line {n + 3}): unknown key 'funel' (allowed: staff, contact, reason, add_tag)",
+        f"step 4 (line {n + 4}): move_to: String should have at least 1 character",
+        f"step 5 (line {n + 5}): one action per step, got 'add_tag' and 'remove_tag'",
+        f"step 6 (line {n + 6}): expect.history[0]: a history expectation needs kind or by",
     ]
 
 

@@ -9,7 +9,7 @@ import pytest
 from db.workspace import Workspace
 from engine.cli.simulate_cmd import simulate
 from engine.demo_setup import install_demo_project
-from engine.scenario import load_scenario
+from engine.scenario import load_scenario, parse_scenario
 from engine.simulation import run_scenario
 
 SCENARIOS = sorted((Path(__file__).parents[1] / "scenarios").glob("*.yaml"))
@@ -50,3 +50,57 @@ async def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     broken.write_text(good.read_text().replace("start: ''", "strat: ''"), encoding="utf-8")
     assert await simulate(str(broken), None) == 2
     assert "strat" in capsys.readouterr().err
+
+
+STAFF_HEADER = """\
+funnels: [{funnels}/all_nodes.json]
+bots: {{open: t_open_bot}}
+contacts: {{anna: 1001, boris: 1002}}
+start: "2024-05-06 10:00"
+time_zone: Europe/Moscow
+steps:
+  - {{contact: anna, says: "старт теста"}}
+"""
+
+
+async def _run_staff(steps: str) -> list[str]:
+    funnels = Path(__file__).parents[1] / "scenarios" / "funnels"
+    text = STAFF_HEADER.format(funnels=funnels) + steps
+    outcome = await run_scenario(parse_scenario(text))
+    return outcome.failures
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            "{staff: olga, contact: anna, stop_run: Все узлв}",
+            "step 2 (line 8): StaffStepError: anna has no live run of funnel 'Все узлв' — "
+            "did you mean 'Все узлы'? (runs: Все узлы @ Ждём email [waiting])",
+        ),
+        (
+            "{staff: olga, contact: anna, move_to: Ждём телефон, funnel: Все узлы}",
+            "step 2 (line 8): StaffStepError: move_to: funnel 'Все узлы' has no node "
+            "'Ждём телефон'",
+        ),
+        (
+            "{staff: olga, contact: boris, add_tag: VIP}",
+            "step 2 (line 8): StaffStepError: boris has not contacted any channel yet",
+        ),
+    ],
+)
+async def test_staff_step_errors_name_the_problem(step: str, message: str) -> None:
+    assert await _run_staff(f"  - {step}\n") == [message]
+
+
+async def test_staff_history_expectation_can_fail() -> None:
+    failures = await _run_staff(
+        "  - {staff: olga, contact: anna, add_tag: VIP}\n"
+        "  - expect: {history: [{kind: tag.added, by: staff boris}]}\n"
+    )
+    assert len(failures) == 1
+    assert failures[0].startswith(
+        "step 3 (line 9): history {'kind': 'tag.added', 'by': 'staff boris'}: 0 entries "
+        "(expected ≥1); latest: "
+    )
+    assert "tag.added by staff:olga" in failures[0]

@@ -541,6 +541,8 @@ class FakeTelegramBotAPI:
         self.callback_answers: list[CallbackAnswer] = []
         self.invite_links: dict[str, InviteLink] = {}
         self.webhook_requests: list[tuple[str, JSON, dict[str, str]]] = []
+        # Telegram Business: connection id -> (bot token, owner user id)
+        self.business_connections: dict[str, tuple[str, int]] = {}
 
         self._requests: list[RecordedRequest] = []
         self._sent: list[SentMessage] = []
@@ -723,6 +725,26 @@ class FakeTelegramBotAPI:
         )
         self.users[user.id] = user
         return user
+
+    def add_business_connection(
+        self, bot: FakeBot | str, connection_id: str, owner: FakeUser | int
+    ) -> JSON:
+        """The owner connected ``bot`` to their account (Telegram Business): the bot may
+        send with ``business_connection_id`` on the owner's behalf. Returns the
+        ``business_connection`` update to push to the bot."""
+        token = self.bot(bot).token
+        user = self.user(owner)
+        self.business_connections[connection_id] = (token, user.id)
+        return {
+            "business_connection": {
+                "id": connection_id,
+                "user": user.to_dict(),
+                "user_chat_id": user.id,
+                "date": int(self.wall_clock()),
+                "is_enabled": True,
+                "rights": {"can_reply": True},
+            }
+        }
 
     def user(self, user: FakeUser | int) -> FakeUser:
         if isinstance(user, FakeUser):
@@ -1286,6 +1308,14 @@ class FakeTelegramBotAPI:
         return markup
 
     def _apply_common(self, token: str, message: JSON, params: JSON, markup: JSON | None) -> None:
+        connection_id = params.get("business_connection_id")
+        if connection_id:  # sent by the bot on behalf of a business account
+            owner = self.business_connections.get(str(connection_id))
+            if owner is None or owner[0] != token:
+                raise _bad("business connection not found")
+            message["business_connection_id"] = str(connection_id)
+            message["from"] = self.user(owner[1]).to_dict()
+            message["sender_business_bot"] = self.bots[token].to_user_dict()
         if markup is not None and "inline_keyboard" in markup:
             message["reply_markup"] = markup
         if _as_bool(params.get("protect_content", False)):

@@ -109,7 +109,41 @@ WHO = funnel(
     notify_already_fired=False,
 )
 
+# A manager's code phrase that stops the open bot's funnels and tags the contact: what
+# staff roll back when the manager wrote it to the wrong person.
+PAID_COURSE = funnel(
+    "Оплата курса",
+    {
+        "Оплата": ("trigger.manager_phrase", {"phrases": ["оплату за курс получила"]}),
+        "Выбить": ("stop_funnels", {"scope": "bot", "bot_role": "open"}),
+        "Тег": ("tag_add", {"tags": ["оплатил курс"]}),
+        "Спасибо": (
+            "message",
+            {"channel": "manager_account", "text": "Спасибо за оплату курса!"},
+        ),
+        "Через день": ("delay", {"mode": "duration", "duration": {"days": 1}}),
+        "Как курс": ("message", {"channel": "manager_account", "text": "Как вам курс?"}),
+        "Конец": ("end", {}),
+    },
+    [
+        ("Оплата", "next", "Выбить"),
+        ("Выбить", "next", "Тег"),
+        ("Тег", "next", "Спасибо"),
+        ("Спасибо", "next", "Через день"),
+        ("Через день", "next", "Как курс"),
+        ("Как курс", "next", "Конец"),
+    ],
+    reentry="once",
+)
+
+FILES = (
+    (EMAIL, "all_nodes.json"),
+    (SECOND, "second.json"),
+    (WHO, "who_wrote.json"),
+    (PAID_COURSE, "paid_course.json"),
+)
+
 if __name__ == "__main__":
     HERE.mkdir(exist_ok=True)
-    for doc, name in ((EMAIL, "all_nodes.json"), (SECOND, "second.json"), (WHO, "who_wrote.json")):
+    for doc, name in FILES:
         (HERE / name).write_text(dump_funnel(doc), encoding="utf-8")

@@ -8,7 +8,7 @@ a change (Enter, focus out, a click, or a short pause while typing long text).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -41,6 +41,16 @@ class FieldEditor(QtWidgets.QWidget):
     def _emit(self, *_args: Any) -> None:
         if not self._loading:
             self.edited.emit()
+
+    def show_item_errors(self, errors: Sequence[tuple[Sequence[str], str]]) -> list[str]:
+        """Errors of this value by path inside it (``(["0", "tag"], text)``). An editor
+        that can show some of them beside their item does so; the rest are returned for
+        the panel to show under the field."""
+        return [f"{'.'.join(path)}: {text}" if path else text for path, text in errors]
+
+    def shown_errors(self) -> list[str]:
+        """Errors this editor shows itself (beside items), for tests and summaries."""
+        return []
 
 
 def _hbox(widget: QtWidgets.QWidget) -> QtWidgets.QHBoxLayout:
@@ -253,15 +263,18 @@ class FloatField(FieldEditor):
 
 
 class ChoiceField(FieldEditor):
-    """A combo box of Literal / enum values (human labels); ``optional`` adds "not set"."""
+    """A combo box of Literal / enum values (human labels); ``optional`` adds "not set";
+    ``labels`` overrides the shared labels of :func:`desktop.i18n.choice_label`."""
 
-    def __init__(self, choices: Sequence[str], optional: bool = False) -> None:
+    def __init__(self, choices: Sequence[str], optional: bool = False,
+                 labels: Callable[[str], str] | None = None) -> None:
         super().__init__()
         self.combo = QtWidgets.QComboBox()
         if optional:
             self.combo.addItem(tr("editor.not_set"), None)
+        label = labels or choice_label
         for choice in choices:
-            self.combo.addItem(choice_label(choice), choice)
+            self.combo.addItem(label(choice), choice)
         _hbox(self).addWidget(self.combo)
         self.combo.currentIndexChanged.connect(self._emit)
 
@@ -383,7 +396,8 @@ class DurationField(FieldEditor):
 
 
 class TimeField(FieldEditor):
-    """A time of day "HH:MM"; ``optional`` adds a "set" check box."""
+    """A time of day "HH:MM"; ``optional`` adds a "set" check box. A stored value this
+    editor cannot parse is kept until the user changes the time."""
 
     def __init__(self, optional: bool = False) -> None:
         super().__init__()
@@ -396,23 +410,93 @@ class TimeField(FieldEditor):
         self.time.setKeyboardTracking(False)
         layout.addWidget(self.enabled)
         layout.addWidget(self.time, 1)
+        self._raw: Any = None
         self.enabled.toggled.connect(self._on_toggle)
-        self.time.timeChanged.connect(self._emit)
+        self.time.timeChanged.connect(self._on_time)
 
     def _on_toggle(self, on: bool) -> None:
         self.time.setEnabled(on)
+        if not self._loading:
+            self._raw = None
+        self._emit()
+
+    def _on_time(self, _time: QtCore.QTime) -> None:
+        if not self._loading:
+            self._raw = None
         self._emit()
 
     def value(self) -> Any:
+        if self._raw is not None:
+            return self._raw
         if self.optional and not self.enabled.isChecked():
             return None
         return self.time.time().toString("HH:mm")
 
     def _show(self, value: Any) -> None:
         parsed = QtCore.QTime.fromString(str(value), "HH:mm") if value else QtCore.QTime(0, 0)
+        self._raw = value if value and not parsed.isValid() else None
         self.enabled.setChecked(bool(value) or not self.optional)
         self.time.setEnabled(bool(value) or not self.optional)
         self.time.setTime(parsed if parsed.isValid() else QtCore.QTime(0, 0))
+
+
+class DateField(FieldEditor):
+    """A calendar date "YYYY-MM-DD"; ``optional`` adds a "set" check box (unset = None,
+    shown as "not set"). A stored value this editor cannot parse is kept until the user
+    changes the date."""
+
+    _UNSET = QtCore.QDate(1900, 1, 1)  # shown as "not set"; no funnel date is that old
+
+    def __init__(self, optional: bool = True) -> None:
+        super().__init__()
+        layout = _hbox(self)
+        self.optional = optional
+        self.enabled = QtWidgets.QCheckBox()
+        self.enabled.setVisible(optional)
+        self.date = QtWidgets.QDateEdit()
+        self.date.setDisplayFormat("dd.MM.yyyy")
+        self.date.setCalendarPopup(True)
+        self.date.setKeyboardTracking(False)
+        self.date.setMinimumDate(self._UNSET)
+        if optional:
+            self.date.setSpecialValueText(tr("editor.not_set"))
+        layout.addWidget(self.enabled)
+        layout.addWidget(self.date, 1)
+        self._raw: Any = None
+        self.enabled.toggled.connect(self._on_toggle)
+        self.date.dateChanged.connect(self._on_date)
+
+    def _on_toggle(self, on: bool) -> None:
+        self.date.setEnabled(on)
+        if not self._loading:
+            self._raw = None
+            loading, self._loading = self._loading, True
+            self.date.setDate(QtCore.QDate.currentDate() if on else self._UNSET)
+            self._loading = loading
+        self._emit()
+
+    def _on_date(self, _date: QtCore.QDate) -> None:
+        if not self._loading:
+            self._raw = None
+        self._emit()
+
+    def value(self) -> Any:
+        if self._raw is not None:
+            return self._raw
+        if self.optional and not self.enabled.isChecked():
+            return None
+        return self.date.date().toString("yyyy-MM-dd")
+
+    def _show(self, value: Any) -> None:
+        parsed = QtCore.QDate.fromString(str(value), "yyyy-MM-dd") if value else QtCore.QDate()
+        self._raw = value if value and not parsed.isValid() else None
+        on = bool(value) or not self.optional
+        self.enabled.setChecked(on)
+        self.date.setEnabled(on)
+        if parsed.isValid():
+            self.date.setDate(parsed)
+        else:
+            self.date.setDate(QtCore.QDate.currentDate() if on else self._UNSET)
 
 
 class WeekdaysField(FieldEditor):

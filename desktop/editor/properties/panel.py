@@ -11,9 +11,10 @@ from __future__ import annotations
 import copy
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date
 from enum import Enum
+from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from uuid import UUID
 
@@ -21,7 +22,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from PySide6 import QtCore, QtWidgets
 
-from desktop.editor import style
+from desktop.editor import icons, style
+from desktop.editor.properties.condition_editor import ConditionRulesField, combine_label
 from desktop.editor.properties.fields import (
     BoolField,
     ChoiceField,
@@ -38,13 +40,23 @@ from desktop.editor.properties.fields import (
     WeekdaysField,
 )
 from desktop.editor.properties.match_editor import ExplainFn, MatchField
+from desktop.editor.properties.media_editor import (
+    ChooseFiles,
+    FetchMedia,
+    MediaField,
+    UploadMedia,
+    choose_files_dialog,
+)
 from desktop.i18n import has, language, tr
 from graph.matchspec import MatchSpec
 from graph.node_type import NodeType
 from graph.node_types import find_type
 from graph.timing import Duration
 
-__all__ = ["ExplainFn", "PropertiesPanel", "error_text_ru"]
+__all__ = ["ChooseFiles", "ExplainFn", "PropertiesPanel", "error_text_ru"]
+
+FIELD_ORDER: dict[str, tuple[str, ...]] = {"condition": ("combine", "rules")}
+"""Fields shown before the others of a type (the combinator above the rule list)."""
 
 _ERRORS_RU: dict[str, str] = {
     "missing": "Обязательное поле",
@@ -96,11 +108,11 @@ def _unwrap(annotation: Any) -> tuple[Any, bool, list[Any]]:
             metadata.extend(args[1:])
             continue
         if origin in (typing.Union, types.UnionType):
-            args = [a for a in get_args(annotation) if a is not type(None)]
-            if len(args) < len(get_args(annotation)):
+            members = [a for a in get_args(annotation) if a is not type(None)]
+            if len(members) < len(get_args(annotation)):
                 optional = True
-            if len(args) == 1:
-                annotation = args[0]
+            if len(members) == 1:
+                annotation = members[0]
                 continue
         return annotation, optional, metadata
 
@@ -120,7 +132,16 @@ def _field_label(name: str) -> str:
 
 
 class PropertiesPanel(QtWidgets.QWidget):
-    """Shows one node's properties. ``show_node({"uuid", "type", "props", "title"})``."""
+    """Shows one node's properties. ``show_node({"uuid", "type", "props", "title"})``.
+
+    ``choose_media_files(parent) -> paths`` asks for media files (a file dialog; tests
+    replace it). ``media_root``: the project's media folder, where relative media paths
+    are looked up. ``local_files_reachable``: False when the engine runs on another
+    machine and cannot read this computer's files (the media picker then says so).
+    ``upload_media(path, progress) -> source``: stores a picked file in the project's
+    media (set by the main window); None keeps absolute paths. ``fetch_media(source) ->
+    bytes``: previews of media stored on a server.
+    """
 
     propsEdited = QtCore.Signal(str, dict)
     titleEdited = QtCore.Signal(str, str)
@@ -132,6 +153,11 @@ class PropertiesPanel(QtWidgets.QWidget):
         self.known: dict[str, list[str]] = {"tags": sorted(set(known_tags))}
         self.current_uuid: str | None = None
         self.is_committing = False
+        self.choose_media_files: ChooseFiles = choose_files_dialog
+        self.media_root: Path | None = None
+        self.local_files_reachable = True
+        self.upload_media: UploadMedia | None = None
+        self.fetch_media: FetchMedia | None = None
         self._type: NodeType | None = None
         self._type_id = ""
         self._props: dict[str, Any] = {}
@@ -198,12 +224,21 @@ class PropertiesPanel(QtWidgets.QWidget):
     def _build(self, layout: QtWidgets.QVBoxLayout, title: str) -> None:
         node_type = self._type
         lang = language()
-        header = QtWidgets.QLabel(node_type.title.get(lang) if node_type else self._type_id)
-        color = style.category_color(node_type.category.value if node_type else None)
+        category = node_type.category.value if node_type else None
+        header = QtWidgets.QFrame()
+        header.setObjectName("propertiesHeader")
         header.setStyleSheet(
-            f"background: rgb{color}; color: white; font-weight: bold; font-size: 14px;"
-            "padding: 6px 8px; border-radius: 6px;"
+            f"#propertiesHeader {{ background: rgb{style.category_color(category)};"
+            "border-radius: 6px; }"
         )
+        row = QtWidgets.QHBoxLayout(header)
+        row.setContentsMargins(8, 5, 8, 5)
+        glyph = QtWidgets.QLabel()
+        glyph.setPixmap(icons.glyph(category, 18))
+        self.header_title = QtWidgets.QLabel(node_type.title.get(lang) if node_type else self._type_id)
+        self.header_title.setStyleSheet("color: white; font-weight: bold; font-size: 14px;")
+        row.addWidget(glyph)
+        row.addWidget(self.header_title, 1)
         layout.addWidget(header)
         if node_type is not None:
             docs = QtWidgets.QLabel(node_type.docs.get(lang))
@@ -230,12 +265,15 @@ class PropertiesPanel(QtWidgets.QWidget):
             self._add_row(form, "__all__", tr("properties.json"), editor)
             editor.set_value(self._props)
             return
-        for name, info in node_type.props_model.model_fields.items():
+        fields = node_type.props_model.model_fields
+        first = [n for n in FIELD_ORDER.get(node_type.id, ()) if n in fields]
+        for name in [*first, *(n for n in fields if n not in first)]:
+            info = fields[name]
             key = info.alias or name
-            editor = self._make_editor(node_type, key, info)
-            label = "" if isinstance(editor, BoolField) else _field_label(key)
-            self._add_row(form, key, label, editor)
-            editor.set_value(self._props.get(key))
+            field_editor = self._make_editor(node_type, key, info)
+            label = "" if isinstance(field_editor, BoolField) else _field_label(key)
+            self._add_row(form, key, label, field_editor)
+            field_editor.set_value(self._props.get(key))
         layout.addStretch(1)
 
     def _add_row(self, form: QtWidgets.QFormLayout, key: str, label: str, editor: FieldEditor) -> None:
@@ -284,13 +322,15 @@ class PropertiesPanel(QtWidgets.QWidget):
                 {"id": "b1", "text": "Кнопка" if language() == "ru" else "Button",
                  "kind": "callback", "url": None},
             )
-        if name == "media":
-            return TableField(
-                [("kind", tr("editor.media_kind"),
-                  ["photo", "video", "document", "voice", "audio", "animation"]),
-                 ("source", tr("editor.media_source"), None)],
-                {"kind": "photo", "source": ""},
-            )
+        if name == "media" and type_id == "message":
+            return MediaField(lambda parent: self.choose_media_files(parent),
+                              media_root=self.media_root,
+                              local_files_reachable=self.local_files_reachable,
+                              upload=self.upload_media, fetch=self.fetch_media)
+        if name == "rules" and type_id == "condition":
+            return ConditionRulesField(self.known, self.explain)
+        if name == "combine" and type_id == "condition":
+            return ChoiceField(["all", "any"], labels=combine_label)
         if name == "branches":
             return TableField(
                 [("key", tr("editor.branch_key"), None), ("weight", tr("editor.branch_weight"), None)],
@@ -377,8 +417,9 @@ class PropertiesPanel(QtWidgets.QWidget):
             label.setVisible(bool(text))
 
     def _validate(self) -> dict[str, str]:
-        """Show the errors of the current props under their fields; returns them."""
-        found: dict[str, list[str]] = {}
+        """Show the errors of the current props under their fields (an editor that shows
+        items, like the rule form, puts an item's errors beside it); returns them."""
+        found: dict[str, list[tuple[list[str], str]]] = {}
         node_type = self._type
         if node_type is not None:
             try:
@@ -387,20 +428,34 @@ class PropertiesPanel(QtWidgets.QWidget):
                 for err in exc.errors(include_url=False):
                     loc = [str(p) for p in err["loc"]]
                     key = loc[0] if loc else "__all__"
-                    where = ".".join(loc[1:])
                     text = err["msg"] if language() == "en" else error_text_ru(dict(err))
-                    found.setdefault(key, []).append(f"{where}: {text}" if where else text)
+                    found.setdefault(key, []).append((loc[1:], text))
             else:
                 for issue in parsed.issues():
                     key, _, rest = issue.field.partition(".")
                     text = issue.message if language() == "en" else issue.message_ru
-                    found.setdefault(key, []).append(f"{rest}: {text}" if rest else text)
-        shown = {k: "\n".join(v) for k, v in found.items()}
+                    found.setdefault(key, []).append((rest.split(".") if rest else [], text))
+        shown: dict[str, str] = {}
         for key in self.errors:
+            editor = self.editors.get(key)
+            errors: Sequence[tuple[list[str], str]] = found.get(key, [])
+            if editor is not None:
+                lines = editor.show_item_errors(errors)
+            else:
+                lines = [f"{'.'.join(p)}: {t}" if p else t for p, t in errors]
+            if lines:
+                shown[key] = "\n".join(lines)
             self._show_error(key, shown.get(key, ""))
         return shown
 
     def field_errors(self) -> dict[str, str]:
-        """The errors shown now, by field."""
-        return {k: label.text() for k, label in self.errors.items() if label.text() and not label.isHidden()}
+        """The errors shown now, by field (under the field or beside its items)."""
+        shown: dict[str, str] = {}
+        for key, label in self.errors.items():
+            editor = self.editors.get(key)
+            lines = [label.text()] if label.text() and not label.isHidden() else []
+            lines += editor.shown_errors() if editor is not None else []
+            if lines:
+                shown[key] = "\n".join(lines)
+        return shown
 

@@ -7,13 +7,14 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from db.models import Channel, Product, Secret, SynonymGroup, Tag
+from db.models import Product, SynonymGroup, Tag
 from db.registry import DEFAULT_TIMEZONE
 from db.workspace import Project
 from engine.api.auth import AdminDep, CallerDep, Editor, Reader
+from engine.api.routes.channels import ChannelOut
 from engine.api.state import api_state
 
 router = APIRouter(tags=["projects"])
@@ -74,40 +75,10 @@ async def get_project(ctx: Reader) -> ProjectOut:
 # --- channels ---------------------------------------------------------------------------
 
 
-class ChannelOut(BaseModel):
-    id: int
-    kind: str
-    name: str
-    role: str | None
-    group_name: str
-    is_main: bool
-    enabled: bool
-    username: str | None
-    telegram_id: int | None
-    has_credentials: bool = Field(description="Whether a token/session is stored (never shown)")
-
-
 @router.get("/projects/{project}/channels", response_model=list[ChannelOut])
 async def list_channels(ctx: Reader) -> list[ChannelOut]:
     """Bots and manager accounts; their tokens and sessions are never returned."""
-    has_secret = exists().where(Secret.channel_id == Channel.id)
-    async with (await ctx.db()).sessions() as session:
-        rows = (await session.execute(select(Channel, has_secret).order_by(Channel.id))).all()
-    return [
-        ChannelOut(
-            id=c.id,
-            kind=c.kind.value,
-            name=c.name,
-            role=c.role.value if c.role else None,
-            group_name=c.group_name,
-            is_main=c.is_main,
-            enabled=c.enabled,
-            username=c.username,
-            telegram_id=c.telegram_id,
-            has_credentials=bool(secret),
-        )
-        for c, secret in rows
-    ]
+    return [ChannelOut(**c) for c in await ctx.state.service.list_channels(ctx.project.name)]
 
 
 # --- tags -------------------------------------------------------------------------------
