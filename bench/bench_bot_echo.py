@@ -11,7 +11,8 @@ in one run:
     SQLite project database) → :meth:`engine.outbox.OutboxSender.run_forever` sending the
     answer through the same connector;
 (c) for reference, the connector alone with a sink that answers via ``send()`` (no engine,
-    no persistence).
+    no persistence);
+(d) intake only: (b) without the sender, timed until every outbox row is committed.
 
 Goal (issue #4): (b) ≥ 70% of (a). Sending at the 30 msg/s limit is ``bench/bench_send.py``.
 
@@ -34,9 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiogram import Bot, Dispatcher
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.types import Message
+from sqlalchemy import func, select
 
 from connectors.base import OutgoingMessage
 from connectors.telegram_bot import TelegramBotConfig, TelegramBotConnector
+from db.models import OutboxMessage
 from db.workspace import Workspace
 from engine.clock import SystemClock
 from engine.events import ChannelKind, ChannelRef, Event, Start
@@ -178,6 +181,34 @@ async def bench_engine(updates: int, users: int, directory: Path) -> tuple[float
     return updates / elapsed, sent
 
 
+async def bench_intake_only(updates: int, users: int, directory: Path) -> float:
+    """(b) without the sender: updates/s until all answers are committed to the outbox."""
+    async with await Workspace.open(directory / "ws") as workspace:
+        project = await make_project(workspace, [one_message_funnel()])
+        db = await workspace.open_project_db(project)
+        engine = ProjectEngine(
+            db, project=project.name, timezone=project.timezone, clock=SystemClock()
+        )
+        await engine.start()
+        channel = next(c for c in engine.channels.values() if c.username == OPEN)
+        async with FakeTelegramBotAPI(rate_limits=False) as fake:
+            fake_bot = fake.add_bot(username=OPEN)
+            _queue_updates(fake, fake_bot, updates, users)
+            connector = _connector(fake, fake_bot, channel.ref)
+            started = time.perf_counter()
+            await connector.start(engine)
+            while True:
+                async with db.sessions() as session:
+                    queued = await session.scalar(select(func.count()).select_from(OutboxMessage))
+                if (queued or 0) >= updates:
+                    break
+                await asyncio.sleep(0.01)
+            elapsed = time.perf_counter() - started
+            await connector.stop()
+        await db.dispose()
+    return updates / elapsed
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -194,6 +225,8 @@ async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="voronka-echo-") as tmp:
             ours, sent = await bench_engine(args.updates, args.users, Path(tmp))
         alone = await bench_connector(args.updates, args.users)
+        with tempfile.TemporaryDirectory(prefix="voronka-intake-") as tmp:
+            intake = await bench_intake_only(args.updates, args.users, Path(tmp))
         print(f"run {run + 1}:")
         print(f"  (a) bare aiogram Dispatcher echo          : {bare:8.0f} updates/s")
         print(
@@ -201,6 +234,10 @@ async def main() -> None:
             f"({ours / bare:.0%} of (a); goal >= 70%), {sent} answers"
         )
         print(f"  (c) connector + answering sink, no engine : {alone:8.0f} updates/s")
+        print(
+            f"  (d) (b) without the sender (intake only)  : {intake:8.0f} updates/s "
+            f"({intake / bare:.0%} of (a))"
+        )
 
 
 if __name__ == "__main__":

@@ -165,6 +165,7 @@ class EngineDaemon:
         runtime.sender = OutboxSender(
             engine,
             runtime.connectors,
+            link_makers=runtime.standby,  # invite links of bots another process owns
             member=runtime.member,
             recover_every=max(1.0, self.settings.cluster_poll * 2),
         )

@@ -830,6 +830,11 @@ class ProjectEngine:
             return False
         if link.contact_id != tx.contact.id:
             await self._foreign_link(tx, channel, link, event.contact)
+            if isinstance(event, ev.ChatMemberChange) and link.revoked_at is None:
+                # A join used up the link's only seat at Telegram: retire it, so the
+                # owner's next message through the node carries a fresh invite link.
+                link.revoked_at = tx.now
+                tx.history("link.revoked", channel_id=channel.id, link_id=link.id)
             result.ignored = "foreign personal link"
             return True
         if (

@@ -23,6 +23,7 @@ from graph.document import FunnelDocument
 from tests.engine.helpers import funnel, make_project
 
 INVITE = "https://t.me/+AbCdEfGh12345678"
+FRESH = "https://t.me/+FreshLink87654321"
 GROUP = -100_777
 
 
@@ -107,6 +108,13 @@ async def test_join_through_personal_invite_link(engine: ProjectEngine) -> None:
         kinds = (await s.scalars(select(Notification.kind))).all()
     assert kinds == [NotificationKind.FOREIGN_LINK_USE]
     assert await texts(engine) == []
+    # the stranger took the link's only seat: it is retired, the owner gets a fresh one
+    async with engine.db.sessions() as s:
+        retired = await s.scalar(
+            select(PersonalLink.revoked_at).where(PersonalLink.token == INVITE)
+        )
+    assert retired is not None
+    await engine.register_invite_link(token, FRESH)
 
     # a join through an ordinary invite link is just a group change
     other = await engine.handle(
@@ -131,13 +139,13 @@ async def test_join_through_personal_invite_link(engine: ProjectEngine) -> None:
             update_id=4,
             change=ev.MemberChange.JOINED,
             chat_id=GROUP,
-            invite_link=INVITE,
+            invite_link=FRESH,
         )
     )
     assert owner.ignored is None and len(owner.started) == 1
     assert sorted(await texts(engine)) == ["Вы в группе курса", "Спасибо за покупку!"]
     async with engine.db.sessions() as s:
-        used = await s.scalar(select(PersonalLink.used_at).where(PersonalLink.token == INVITE))
+        used = await s.scalar(select(PersonalLink.used_at).where(PersonalLink.token == FRESH))
     assert used is not None
 
 
