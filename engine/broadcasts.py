@@ -23,11 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import and_, exists, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from connectors.base import InlineButton, OutgoingMessage
+from connectors.base import Media as ConnectorMedia
 from db.models import (
     Broadcast,
     BroadcastStatus,
@@ -44,6 +46,8 @@ from db.models import (
 )
 from engine import events as ev
 from engine.project_engine import ProjectEngine
+from graph.nodes.message import CAPTION_LIMIT
+from graph.nodes.message import Media as NodeMedia
 
 CANCELLED_ERROR = "cancelled"
 INSERT_CHUNK = 500
@@ -164,10 +168,33 @@ def _buttons(rows: Sequence[Sequence[dict[str, Any]]]) -> tuple[tuple[InlineButt
     return tuple(tuple(InlineButton.model_validate(b) for b in row) for row in rows if row)
 
 
-def validate_message(text: str, buttons: Sequence[Sequence[dict[str, Any]]]) -> None:
-    """BroadcastError unless the text and URL buttons make a valid outgoing message."""
-    if not text.strip():
+def check_media(media: Sequence[Any]) -> list[dict[str, str]]:
+    """The media items as plain dicts, validated with the message node's item model (a path
+    in the project's media store such as ``media/<sha>/<name>``, an URL or a file_id);
+    BroadcastError naming the bad item."""
+    out: list[dict[str, str]] = []
+    for i, item in enumerate(media):
+        try:
+            parsed = NodeMedia.model_validate(item)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = "".join(f".{p}" for p in first["loc"])
+            raise BroadcastError(f"bad media[{i}]{where}: {first['msg']}") from None
+        out.append({"kind": parsed.kind, "source": parsed.source})
+    return out
+
+
+def validate_message(
+    text: str, buttons: Sequence[Sequence[dict[str, Any]]], media: Sequence[Any] = ()
+) -> None:
+    """BroadcastError unless the text, media and URL buttons make a valid outgoing message."""
+    items = check_media(media)
+    if not text.strip() and not items:
         raise BroadcastError("the broadcast text is empty")
+    if items and len(text) > CAPTION_LIMIT:
+        raise BroadcastError(
+            f"the broadcast text is a media caption and is longer than {CAPTION_LIMIT} characters"
+        )
     try:
         parsed = _buttons(buttons)
     except ValueError as exc:
@@ -184,16 +211,18 @@ async def create_broadcast(
     created_by: str,
     now: datetime,
     buttons: Sequence[Sequence[dict[str, Any]]] = (),
+    media: Sequence[Any] = (),
     title: str = "",
     scheduled_at: datetime | None = None,
 ) -> Broadcast:
     """A draft, or ``scheduled`` when ``scheduled_at`` is given."""
-    validate_message(text, buttons)
+    validate_message(text, buttons, media)
     segment = await check_segment(session, segment)
     broadcast = Broadcast(
         title=title.strip(),
         text=text,
         buttons=[list(row) for row in buttons if row],
+        media=check_media(media),
         channel_id=segment.channel_id,
         tags_included=list(segment.tags_included),
         tags_excluded=list(segment.tags_excluded),
@@ -246,6 +275,7 @@ async def start_broadcast(
         raise BroadcastError(f"the bot of broadcast {broadcast_id} no longer exists")
     ref = _channel_ref(channel, project)
     buttons = _buttons(broadcast.buttons or [])
+    media = tuple(ConnectorMedia.model_validate(m) for m in broadcast.media or [])
     recipients = (await session.execute(recipients_query(Segment.of(broadcast)))).all()
     insert = sqlite.insert if session.get_bind().dialect.name == "sqlite" else postgresql.insert
     rows: list[dict[str, Any]] = []
@@ -255,6 +285,7 @@ async def start_broadcast(
             channel=ref,
             chat_id=user_id,
             text=broadcast.text,
+            media=media,  # as the funnel message step puts them (engine.steps)
             inline_buttons=buttons,
             idempotency_key=key,
         )

@@ -538,8 +538,8 @@ class _PanelOperations:
             return await bc.preview_count(s, checked)
 
     async def create_broadcast(self, project: str, data: dict[str, Any], by: str) -> dict[str, Any]:
-        """A broadcast from the API's fields (text, title, segment, buttons, scheduled_at,
-        send_now): a draft, scheduled, or started at once."""
+        """A broadcast from the API's fields (text, title, segment, buttons, media,
+        scheduled_at, send_now): a draft, scheduled, or started at once."""
         from engine import broadcasts as bc
 
         engine = await self.project_engine(project)
@@ -547,11 +547,12 @@ class _PanelOperations:
         async with engine.transaction() as s:
             b = await bc.create_broadcast(
                 s,
-                text=data["text"],
+                text=data.get("text") or "",
                 segment=_segment(data),
                 created_by=by if ":" in by else f"staff:{by}",
                 now=engine.clock.now(),
                 buttons=data.get("buttons") or [],
+                media=data.get("media") or [],
                 title=data.get("title", ""),
                 scheduled_at=None if send_now else data.get("scheduled_at"),
             )
@@ -919,6 +920,7 @@ def _broadcast(b: Any, progress: Any = None) -> dict[str, Any]:
         "title": b.title,
         "text": b.text,
         "buttons": b.buttons or [],
+        "media": b.media or [],
         "channel_id": b.channel_id,
         "tags_included": list(b.tags_included or []),
         "tags_excluded": list(b.tags_excluded or []),

@@ -43,6 +43,8 @@ class Broadcast(Base):
     text: Mapped[str] = mapped_column(Text)  # Telegram HTML
     # rows of URL buttons: [[{"text": ..., "url": ...}, ...], ...]
     buttons: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # files sent with the text as caption, like a message node's: [{"kind", "source"}, ...]
+    media: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     channel_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("channels.id", ondelete="RESTRICT")
     )

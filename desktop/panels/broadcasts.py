@@ -1,5 +1,5 @@
 """Broadcasts (R17): compose (text with the message node's formatting buttons and
-preview, URL buttons, bot, tags included / excluded) with a live count of recipients, send
+preview, media with the message node's picker, URL buttons, bot, tags included / excluded) with a live count of recipients, send
 now or schedule, follow the progress, cancel."""
 
 from __future__ import annotations
@@ -30,6 +30,11 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.editor.properties.fields import TextField
+from desktop.editor.properties.media_editor import (
+    MediaField,
+    backend_previewer,
+    backend_uploader,
+)
 from desktop.i18n import language, register
 from desktop.panels import fill, selected_key, table, when
 
@@ -38,6 +43,8 @@ t = register(
     {
         "title": ("Название", "Title"),
         "text": ("Текст (HTML Telegram)", "Text (Telegram HTML)"),
+        "media": ("Медиа", "Media"),
+        "media_problem": ("Медиа: {problem}", "Media: {problem}"),
         "bot": ("Бот", "Bot"),
         "include": ("С тегами", "With tags"),
         "exclude": ("Без тегов", "Without tags"),
@@ -136,6 +143,9 @@ class BroadcastsPanel(QWidget):
         self.text.setMaximumHeight(120)
         self.text.textChanged.connect(self._show_buttons_preview)
         form.addRow(t("text"), self.text_field)
+        # the message node's media picker; refresh() gives it the project's upload
+        self.media = MediaField()
+        form.addRow(t("media"), self.media)
         self.buttons = QTableWidget(0, 2)
         self.buttons.setHorizontalHeaderLabels([t("button_text"), t("button_url")])
         self.buttons.verticalHeader().setVisible(False)
@@ -285,6 +295,14 @@ class BroadcastsPanel(QWidget):
         if not self.host.project:
             return
         project = self.host.project
+        backend = self.host.backend
+        # picked files go to the project's media store, as in the properties panel
+        # (MainWindow.open_robot); only the embedded engine reads this computer's files
+        media_root = getattr(backend, "media_root", None)
+        self.media.upload = backend_uploader(backend, project)
+        self.media.fetch = backend_previewer(backend, project)
+        self.media.media_root = await media_root(project) if media_root is not None else None
+        self.media.local_ok = media_root is not None
         bots = await self.host.backend.list_bots(project)
         catalog = await self.host.backend.catalog(project)
         current = self.bot.currentData()
@@ -396,8 +414,13 @@ class BroadcastsPanel(QWidget):
 
     async def submit(self, send_now: bool) -> dict[str, Any] | None:
         text = self.text.toPlainText().strip()
-        if not text:
+        await self.media.wait_uploads()  # send the stored copies, not this computer's paths
+        media = self.media.value()
+        if not text and not media:
             self.host.show_error(t("no_text"))
+            return None
+        if self.media.problems():
+            self.host.show_error(t("media_problem", problem=self.media.problems()[0]))
             return None
         if self.bot.currentData() is None:
             self.host.show_error(t("no_bot"))
@@ -412,6 +435,7 @@ class BroadcastsPanel(QWidget):
             **self.segment(),
             "title": self.title.text().strip(),
             "text": text,
+            "media": media,
             "buttons": buttons,
         }
         if send_now:
@@ -429,6 +453,7 @@ class BroadcastsPanel(QWidget):
         self.text.clear()
         self.title.clear()
         self.buttons.setRowCount(0)
+        self.media.set_value([])
         self._show_buttons_preview()
         await self.reload()
         self.table.selectRow(0)

@@ -142,3 +142,20 @@ async def test_create_variants(api: Api) -> None:
     assert r.status_code == 404
     r = await api.client.post(f"{api.p}/broadcasts/12345/cancel", headers=api.auth("editor"))
     assert r.status_code == 404
+
+
+async def test_create_with_media(api: Api) -> None:
+    photo = {"kind": "photo", "source": "media/" + "b" * 64 + "/Афиша.jpg"}
+    body = await _body(api, media=[photo], send_now=True)
+    r = await api.client.post(f"{api.p}/broadcasts", json=body, headers=api.auth("editor"))
+    assert r.status_code == 201 and r.json()["media"] == [photo]
+    rows = await _rows(api, r.json()["id"])
+    assert len(rows) == 2 and all(row.payload["media"] == [photo] for row in rows)
+    r = await api.client.get(f"{api.p}/broadcasts", headers=api.auth("viewer"))
+    assert r.json()[0]["media"] == [photo]
+
+    bad = {**body, "media": [photo, {"kind": "sticker", "source": "x"}]}
+    r = await api.client.post(f"{api.p}/broadcasts", json=bad, headers=api.auth("editor"))
+    assert r.status_code == 422
+    [error] = r.json()["detail"]
+    assert error["loc"] == ["body", "media", 1, "kind"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from engine.clock import VirtualClock
@@ -129,6 +130,40 @@ def test_compose_count_send_progress_and_cancel(
     settle(loop, window)
     assert panel.broadcasts[0]["status"] == "cancelled"
     assert panel.table.item(0, 2).text() == "отменена" and not panel.cancel_button.isEnabled()
+    panel.poll.stop()
+    loop.run_until_complete(harness.close())
+    assert window.errors == []
+
+
+def test_picked_media_reach_telegram_as_a_photo(
+    window: Any, loop: asyncio.AbstractEventLoop, tmp_path: Path
+) -> None:
+    from tests.desktop.test_media_upload import PICTURE
+
+    harness = loop.run_until_complete(_open_harness(window))
+    bot = harness.channel_name("open")
+    [person] = crowd(1)
+    loop.run_until_complete(harness.world.contact_starts(bot, person))
+    loop.run_until_complete(harness.settle())
+    panel = window.show_panel("broadcasts")
+    settle(loop, window)
+    picture = tmp_path / "Афиша.png"
+    picture.write_bytes(PICTURE)
+    panel.media.choose_files = lambda parent: [str(picture)]  # the file dialog
+    panel.media.pick_files()
+    loop.run_until_complete(panel.media.wait_uploads())
+    [item] = panel.media.value()
+    assert item["kind"] == "photo" and item["source"].startswith("media/")  # in the store
+    assert (panel.media.media_root / item["source"]).read_bytes() == PICTURE
+    panel.text.setPlainText("Афиша эфира")
+    window.answers.append(True)
+    created = loop.run_until_complete(panel.submit(send_now=True))
+    assert created is not None and created["media"] == [item]
+    assert panel.media.value() == []  # the composer is cleared
+    loop.run_until_complete(harness.advance(timedelta(minutes=1)))
+    got = harness.world.received(bot, person)[-1]
+    assert got.text == "Афиша эфира"
+    assert [(m.kind, m.source) for m in got.media] == [("photo", item["source"])]
     panel.poll.stop()
     loop.run_until_complete(harness.close())
     assert window.errors == []

@@ -59,11 +59,10 @@ async def _create(h: Harness, segment: bc.Segment, **kw: object) -> int:
     async with h.engine.transaction() as s:
         b = await bc.create_broadcast(
             s,
-            text=TEXT,
             segment=segment,
             created_by="staff:test",
             now=h.clock.now(),
-            **kw,  # type: ignore[arg-type]
+            **{"text": TEXT, **kw},  # type: ignore[arg-type]
         )
         return b.id
 
@@ -162,3 +161,22 @@ async def test_scheduled_broadcast_starts_when_due(h: Harness) -> None:
             .where(OutboxMessage.idempotency_key.like(f"broadcast:{bid}:%"))
         )
         assert n == 2
+
+
+async def test_media_reach_the_recipients_and_bad_items_are_named(h: Harness) -> None:
+    photo = {"kind": "photo", "source": "media/" + "a" * 64 + "/Прайс.png"}  # the media store
+    doc = {"kind": "document", "source": "https://example.org/price.pdf"}
+    bid = await _create(h, bc.Segment(_open_bot(h), (), (TELL,)), media=[photo, doc])
+    await bc.send_now(h.engine, bid)
+    await h.settle()
+    for uid in (BORIS, DAN):
+        [got] = [e for e in h.world.received(OPEN, uid) if e.text == TEXT]
+        assert [(m.kind, m.source) for m in got.media] == [
+            ("photo", photo["source"]),
+            ("document", doc["source"]),
+        ]
+    assert _got(h, ANNA) == 0
+    with pytest.raises(bc.BroadcastError, match=r"bad media\[1\]\.kind"):
+        await _create(h, bc.Segment(_open_bot(h)), media=[photo, {"kind": "x", "source": "a"}])
+    with pytest.raises(bc.BroadcastError, match="caption"):
+        await _create(h, bc.Segment(_open_bot(h)), media=[photo], text="я" * 1025)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from db.models import Broadcast, BroadcastStatus, TagMatch
 from engine import broadcasts as bc
 from engine.api.auth import Editor, ProjectCtx, Reader
+from graph.nodes.message import Media
 
 router = APIRouter(tags=["broadcasts"])
 
@@ -49,7 +50,15 @@ class SegmentIn(BaseModel):
 
 class BroadcastIn(SegmentIn):
     title: str = Field("", max_length=200)
-    text: str = Field(min_length=1, max_length=4096, description="Telegram HTML")
+    text: str = Field(
+        "", max_length=4096, description="Telegram HTML; the caption (≤1024) with media"
+    )
+    media: list[Media] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Files sent with the text, as in a message node: kind and source "
+        "(a media/<sha>/<name> path from the media store, an URL or a Telegram file_id)",
+    )
     buttons: list[list[ButtonIn]] = Field(
         default_factory=list, max_length=20, description="Rows of URL buttons"
     )
@@ -77,6 +86,7 @@ class BroadcastOut(BaseModel):
     title: str
     text: str
     buttons: list[list[dict[str, Any]]]
+    media: list[dict[str, Any]]
     channel_id: int
     tags_included: list[str]
     tags_excluded: list[str]
@@ -101,6 +111,7 @@ def _out(b: Broadcast, progress: bc.Progress | None = None) -> BroadcastOut:
         title=b.title,
         text=b.text,
         buttons=b.buttons or [],
+        media=b.media or [],
         channel_id=b.channel_id,
         tags_included=list(b.tags_included or []),
         tags_excluded=list(b.tags_excluded or []),
@@ -159,6 +170,7 @@ async def create_broadcast(body: BroadcastIn, ctx: Editor) -> BroadcastOut:
                 created_by=f"staff:{ctx.actor}",
                 now=engine.clock.now(),
                 buttons=[[x.model_dump() for x in row] for row in body.buttons],
+                media=[m.model_dump() for m in body.media],
                 title=body.title,
                 scheduled_at=None if body.send_now else body.scheduled_at,
             )
