@@ -29,61 +29,64 @@ from desktop.editor.properties.fields import (
     WeekdaysField,
 )
 from desktop.editor.properties.match_editor import ExplainFn, MatchField
+from desktop.editor.properties.row_list import RowList
 from desktop.i18n import register
 from graph.nodes.flow import Rule
 
-t = register("condition", {
-    "kind.has_tag": ("Есть тег", "Has tag"),
-    "kind.no_tag": ("Нет тега", "Lacks tag"),
-    "kind.variable": ("Переменная", "Variable"),
-    "kind.datetime": ("Дата и время", "Date and time"),
-    "kind.purchased": ("Купил продукт", "Purchased product"),
-    "kind.reply_text": ("Ответ совпадает", "Reply matches"),
-    "op.eq": ("равна", "equals"),
-    "op.neq": ("не равна", "does not equal"),
-    "op.contains": ("содержит", "contains"),
-    "op.exists": ("задана", "is set"),
-    "op.gt": ("больше", "greater than"),
-    "op.lt": ("меньше", "less than"),
-    "combine.all": ("все правила (И)", "all rules (AND)"),
-    "combine.any": ("хотя бы одно правило (ИЛИ)", "any rule (OR)"),
-    "field.tag": ("Тег", "Tag"),
-    "field.name": ("Переменная", "Variable"),
-    "field.op": ("Условие", "Operator"),
-    "field.value": ("Значение", "Value"),
-    "field.weekdays": ("Дни недели", "Weekdays"),
-    "field.from_time": ("Время с", "Time from"),
-    "field.to_time": ("Время по", "Time to"),
-    "field.date_from": ("Дата с", "Date from"),
-    "field.date_to": ("Дата по", "Date to"),
-    "field.product": ("Продукт", "Product"),
-    "field.phrases": ("Фразы ответа", "Reply phrases"),
-    "field.match": ("Сравнение", "Matching"),
-    "field.kind": ("Вид правила", "Rule kind"),
-    "rule": ("Правило {n}", "Rule {n}"),
-    "add": ("Добавить правило", "Add rule"),
-    "up": ("Выше", "Up"),
-    "down": ("Ниже", "Down"),
-    "remove": ("Удалить правило", "Remove rule"),
-    "empty": ("Правил нет: добавьте хотя бы одно", "No rules: add at least one"),
-    "need_one": ("Добавьте хотя бы одно правило", "Add at least one rule"),
-    "unknown_kind": (
-        "Вид правила «{kind}» этому приложению неизвестен; правило сохранится как есть",
-        "Rule kind “{kind}” is unknown to this app; the rule is kept as it is",
-    ),
-    "tag_placeholder": ("Тег (можно новый)", "Tag (new ones allowed)"),
-    "variable_placeholder": ("имя переменной", "variable name"),
-    "value_exists": ("не нужно для «задана»", "not needed for “is set”"),
-    "product_placeholder": ("Название продукта", "Product name"),
-    "datetime_hint": (
-        "Время можно через полночь (22:00–06:00); пустые поля не проверяются",
-        "Times may wrap past midnight (22:00–06:00); empty fields are not checked",
-    ),
-})
+t = register(
+    "condition",
+    {
+        "kind.has_tag": ("Есть тег", "Has tag"),
+        "kind.no_tag": ("Нет тега", "Lacks tag"),
+        "kind.variable": ("Переменная", "Variable"),
+        "kind.datetime": ("Дата и время", "Date and time"),
+        "kind.purchased": ("Купил продукт", "Purchased product"),
+        "kind.reply_text": ("Ответ совпадает", "Reply matches"),
+        "op.eq": ("равна", "equals"),
+        "op.neq": ("не равна", "does not equal"),
+        "op.contains": ("содержит", "contains"),
+        "op.exists": ("задана", "is set"),
+        "op.gt": ("больше", "greater than"),
+        "op.lt": ("меньше", "less than"),
+        "combine.all": ("все правила (И)", "all rules (AND)"),
+        "combine.any": ("хотя бы одно правило (ИЛИ)", "any rule (OR)"),
+        "field.tag": ("Тег", "Tag"),
+        "field.name": ("Переменная", "Variable"),
+        "field.op": ("Условие", "Operator"),
+        "field.value": ("Значение", "Value"),
+        "field.weekdays": ("Дни недели", "Weekdays"),
+        "field.from_time": ("Время с", "Time from"),
+        "field.to_time": ("Время по", "Time to"),
+        "field.date_from": ("Дата с", "Date from"),
+        "field.date_to": ("Дата по", "Date to"),
+        "field.product": ("Продукт", "Product"),
+        "field.phrases": ("Фразы ответа", "Reply phrases"),
+        "field.match": ("Сравнение", "Matching"),
+        "field.kind": ("Вид правила", "Rule kind"),
+        "rule": ("Правило {n}", "Rule {n}"),
+        "add": ("Добавить правило", "Add rule"),
+        "up": ("Выше", "Up"),
+        "down": ("Ниже", "Down"),
+        "remove": ("Удалить правило", "Remove rule"),
+        "empty": ("Правил нет: добавьте хотя бы одно", "No rules: add at least one"),
+        "need_one": ("Добавьте хотя бы одно правило", "Add at least one rule"),
+        "unknown_kind": (
+            "Вид правила «{kind}» этому приложению неизвестен; правило сохранится как есть",
+            "Rule kind “{kind}” is unknown to this app; the rule is kept as it is",
+        ),
+        "tag_placeholder": ("Тег (можно новый)", "Tag (new ones allowed)"),
+        "variable_placeholder": ("имя переменной", "variable name"),
+        "value_exists": ("не нужно для «задана»", "not needed for “is set”"),
+        "product_placeholder": ("Название продукта", "Product name"),
+        "datetime_hint": (
+            "Время можно через полночь (22:00–06:00); пустые поля не проверяются",
+            "Times may wrap past midnight (22:00–06:00); empty fields are not checked",
+        ),
+    },
+)
 
 RULE_MODELS: dict[str, type[BaseModel]] = {
-    model.model_fields["kind"].default: model
-    for model in get_args(get_args(Rule)[0])
+    model.model_fields["kind"].default: model for model in get_args(get_args(Rule)[0])
 }
 """Rule kind → its pydantic model, straight from the condition schema."""
 
@@ -120,8 +123,9 @@ class RuleRow(QtWidgets.QFrame):
     moveRequested = QtCore.Signal(object, int)
     removeRequested = QtCore.Signal(object)
 
-    def __init__(self, data: Any, known: Mapping[str, Sequence[str]],
-                 explain: ExplainFn | None) -> None:
+    def __init__(
+        self, data: Any, known: Mapping[str, Sequence[str]], explain: ExplainFn | None
+    ) -> None:
         super().__init__()
         self.setFrameShape(QtWidgets.QFrame.Shape.StyledPanel)
         self.setObjectName("ruleRow")
@@ -200,9 +204,7 @@ class RuleRow(QtWidgets.QFrame):
             form = QtWidgets.QFormLayout(self.body)
             form.setContentsMargins(0, 0, 0, 0)
             form.setRowWrapPolicy(QtWidgets.QFormLayout.RowWrapPolicy.WrapLongRows)
-            form.setFieldGrowthPolicy(
-                QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow
-            )
+            form.setFieldGrowthPolicy(QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
             if kind is None:
                 raw_kind = self.original.get("kind") if isinstance(self.original, dict) else None
                 note = QtWidgets.QLabel(t("unknown_kind", kind=raw_kind))
@@ -236,22 +238,44 @@ class RuleRow(QtWidgets.QFrame):
 
     def _editors_for(self, kind: str) -> list[tuple[str, FieldEditor]]:
         if kind in ("has_tag", "no_tag"):
-            return [("tag", LineField(completions=self.known.get("tags", ()),
-                                      placeholder=t("tag_placeholder")))]
+            return [
+                (
+                    "tag",
+                    LineField(
+                        completions=self.known.get("tags", ()), placeholder=t("tag_placeholder")
+                    ),
+                )
+            ]
         if kind == "variable":
             return [
-                ("name", LineField(completions=self.known.get("variables", ()),
-                                   placeholder=t("variable_placeholder"))),
+                (
+                    "name",
+                    LineField(
+                        completions=self.known.get("variables", ()),
+                        placeholder=t("variable_placeholder"),
+                    ),
+                ),
                 ("op", ChoiceField(OPERATORS, labels=lambda op: t(f"op.{op}"))),
                 ("value", LineField()),
             ]
         if kind == "datetime":
-            return [("weekdays", WeekdaysField()), ("from_time", TimeField(optional=True)),
-                    ("to_time", TimeField(optional=True)), ("date_from", DateField()),
-                    ("date_to", DateField())]
+            return [
+                ("weekdays", WeekdaysField()),
+                ("from_time", TimeField(optional=True)),
+                ("to_time", TimeField(optional=True)),
+                ("date_from", DateField()),
+                ("date_to", DateField()),
+            ]
         if kind == "purchased":
-            return [("product", LineField(completions=self.known.get("products", ()),
-                                          placeholder=t("product_placeholder")))]
+            return [
+                (
+                    "product",
+                    LineField(
+                        completions=self.known.get("products", ()),
+                        placeholder=t("product_placeholder"),
+                    ),
+                )
+            ]
         if kind == "reply_text":
             phrases = StringListField()
             match = MatchField(lambda: [str(p) for p in phrases.value()], self.explain)
@@ -311,14 +335,15 @@ class RuleRow(QtWidgets.QFrame):
         self.error.setVisible(bool(errors))
 
 
-class ConditionRulesField(FieldEditor):
+class ConditionRulesField(RowList, FieldEditor):
     """All rules of a condition: add (by kind), edit, reorder, remove.
 
     ``known``: completion lists (``tags``, ``products``, ``variables``), read when a row is
     built, so lists set later on the panel are used."""
 
-    def __init__(self, known: Mapping[str, Sequence[str]] | None = None,
-                 explain: ExplainFn | None = None) -> None:
+    def __init__(
+        self, known: Mapping[str, Sequence[str]] | None = None, explain: ExplainFn | None = None
+    ) -> None:
         super().__init__()
         self.known: Mapping[str, Sequence[str]] = known if known is not None else {}
         self.explain = explain
@@ -357,8 +382,8 @@ class ConditionRulesField(FieldEditor):
     def _append(self, data: Any) -> RuleRow:
         row = RuleRow(data, self.known, self.explain)
         row.changed.connect(self._changed)
-        row.moveRequested.connect(self.move_rule)
-        row.removeRequested.connect(self.remove_rule)
+        row.moveRequested.connect(self.move_row)
+        row.removeRequested.connect(self.remove_row)
         self.rows.append(row)
         self.rows_box.addWidget(row)
         self._update_rows()
@@ -374,39 +399,13 @@ class ConditionRulesField(FieldEditor):
         self._update_rows()
         self._emit()
 
-    def _index_of(self, row: object) -> int:
-        return row if isinstance(row, int) else next(i for i, r in enumerate(self.rows) if r is row)
-
-    def move_rule(self, row: object, delta: int) -> None:
-        """Move a row (the widget or its index) up (-1) or down (+1)."""
-        index = self._index_of(row)
-        target = index + delta
-        if not 0 <= target < len(self.rows):
-            return
-        self.rows[index], self.rows[target] = self.rows[target], self.rows[index]
-        widget = self.rows[target]
-        self.rows_box.removeWidget(widget)
-        self.rows_box.insertWidget(target, widget)
-        self._changed()
-
-    def remove_rule(self, row: object) -> None:
-        widget = self.rows.pop(self._index_of(row))
-        self.rows_box.removeWidget(widget)
-        widget.setParent(None)
-        widget.deleteLater()
-        self._changed()
-
     def value(self) -> Any:
         if self._raw is not None:
             return self._raw
         return [row.value() for row in self.rows]
 
     def _show(self, value: Any) -> None:
-        for row in self.rows:
-            self.rows_box.removeWidget(row)
-            row.setParent(None)
-            row.deleteLater()
-        self.rows = []
+        self._clear_rows()
         self._raw = value if value is not None and not isinstance(value, list) else None
         for item in value if isinstance(value, list) else []:
             self._append(item)
@@ -438,7 +437,8 @@ class ConditionRulesField(FieldEditor):
         shown = [self.list_error.text()] if self.list_error.isVisibleTo(self) else []
         return shown + [
             f"{t('rule', n=i + 1)}: {row.error.text()}"
-            for i, row in enumerate(self.rows) if row.error.text()
+            for i, row in enumerate(self.rows)
+            if row.error.text()
         ]
 
     def row_errors(self) -> dict[int, str]:
@@ -446,10 +446,23 @@ class ConditionRulesField(FieldEditor):
         return {i: row.error.text() for i, row in enumerate(self.rows) if row.error.text()}
 
 
-_FIELD_LABELS = frozenset({
-    "tag", "name", "op", "value", "weekdays", "from_time", "to_time", "date_from", "date_to",
-    "product", "phrases", "match", "kind",
-})
+_FIELD_LABELS = frozenset(
+    {
+        "tag",
+        "name",
+        "op",
+        "value",
+        "weekdays",
+        "from_time",
+        "to_time",
+        "date_from",
+        "date_to",
+        "product",
+        "phrases",
+        "match",
+        "kind",
+    }
+)
 
 
 def combine_label(value: str) -> str:

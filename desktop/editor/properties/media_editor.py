@@ -32,45 +32,55 @@ from typing import Any
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from desktop.editor.properties.fields import FieldEditor
+from desktop.editor.properties.row_list import RowList
 from desktop.i18n import choice_label, language, register
 from engine.media_store import is_stored_source
 
-t = register("media", {
-    "pick": ("Выбрать файл…", "Choose a file…"),
-    "paste_placeholder": ("или вставьте ссылку или file_id Telegram", "or paste a URL or a Telegram file_id"),
-    "add": ("Добавить", "Add"),
-    "empty": ("Медиа нет", "No media"),
-    "dialog_title": ("Выберите файлы для сообщения", "Choose files for the message"),
-    "dialog_filter": (
-        "Медиа (*.jpg *.jpeg *.png *.webp *.gif *.mp4 *.mov *.webm *.ogg *.oga *.opus *.mp3 "
-        "*.m4a *.pdf *.doc *.docx *.xls *.xlsx *.zip);;Все файлы (*)",
-        "Media (*.jpg *.jpeg *.png *.webp *.gif *.mp4 *.mov *.webm *.ogg *.oga *.opus *.mp3 "
-        "*.m4a *.pdf *.doc *.docx *.xls *.xlsx *.zip);;All files (*)",
-    ),
-    "origin_url": ("ссылка", "URL"),
-    "origin_file_id": ("file_id Telegram", "Telegram file_id"),
-    "origin_file": ("файл", "file"),
-    "missing": ("Файл не найден: {path}", "File not found: {path}"),
-    "not_a_file": ("Это папка, а не файл: {path}", "This is a folder, not a file: {path}"),
-    "relative": (
-        "путь относительно папки медиа проекта",
-        "path relative to the project's media folder",
-    ),
-    "remote": (
-        "Движок на сервере не видит файлы этого компьютера: укажите ссылку или file_id",
-        "The engine on the server cannot read this computer's files: use a URL or file_id",
-    ),
-    "uploading": ("Загрузка… {percent}%", "Uploading… {percent}%"),
-    "upload_failed": ("Не удалось загрузить файл: {error}", "Could not upload the file: {error}"),
-    "stored": ("в медиа проекта", "in the project's media"),
-    "stored_remote": ("хранится на сервере", "stored on the server"),
-    "kind": ("Вид", "Kind"),
-    "up": ("Выше", "Up"),
-    "down": ("Ниже", "Down"),
-    "remove": ("Убрать", "Remove"),
-    "field.kind": ("вид", "kind"),
-    "field.source": ("источник", "source"),
-})
+t = register(
+    "media",
+    {
+        "pick": ("Выбрать файл…", "Choose a file…"),
+        "paste_placeholder": (
+            "или вставьте ссылку или file_id Telegram",
+            "or paste a URL or a Telegram file_id",
+        ),
+        "add": ("Добавить", "Add"),
+        "empty": ("Медиа нет", "No media"),
+        "dialog_title": ("Выберите файлы для сообщения", "Choose files for the message"),
+        "dialog_filter": (
+            "Медиа (*.jpg *.jpeg *.png *.webp *.gif *.mp4 *.mov *.webm *.ogg *.oga *.opus *.mp3 "
+            "*.m4a *.pdf *.doc *.docx *.xls *.xlsx *.zip);;Все файлы (*)",
+            "Media (*.jpg *.jpeg *.png *.webp *.gif *.mp4 *.mov *.webm *.ogg *.oga *.opus *.mp3 "
+            "*.m4a *.pdf *.doc *.docx *.xls *.xlsx *.zip);;All files (*)",
+        ),
+        "origin_url": ("ссылка", "URL"),
+        "origin_file_id": ("file_id Telegram", "Telegram file_id"),
+        "origin_file": ("файл", "file"),
+        "missing": ("Файл не найден: {path}", "File not found: {path}"),
+        "not_a_file": ("Это папка, а не файл: {path}", "This is a folder, not a file: {path}"),
+        "relative": (
+            "путь относительно папки медиа проекта",
+            "path relative to the project's media folder",
+        ),
+        "remote": (
+            "Движок на сервере не видит файлы этого компьютера: укажите ссылку или file_id",
+            "The engine on the server cannot read this computer's files: use a URL or file_id",
+        ),
+        "uploading": ("Загрузка… {percent}%", "Uploading… {percent}%"),
+        "upload_failed": (
+            "Не удалось загрузить файл: {error}",
+            "Could not upload the file: {error}",
+        ),
+        "stored": ("в медиа проекта", "in the project's media"),
+        "stored_remote": ("хранится на сервере", "stored on the server"),
+        "kind": ("Вид", "Kind"),
+        "up": ("Выше", "Up"),
+        "down": ("Ниже", "Down"),
+        "remove": ("Убрать", "Remove"),
+        "field.kind": ("вид", "kind"),
+        "field.source": ("источник", "source"),
+    },
+)
 
 KINDS: tuple[str, ...] = ("photo", "video", "document", "voice", "audio", "animation")
 THUMB = 56
@@ -141,8 +151,15 @@ def guess_kind(name: str) -> str:
     return "document"
 
 
-_FILE_ID_KINDS = {2: "photo", 3: "voice", 4: "video", 5: "document", 9: "audio",
-                  10: "animation", 13: "video"}
+_FILE_ID_KINDS = {
+    2: "photo",
+    3: "voice",
+    4: "video",
+    5: "document",
+    9: "audio",
+    10: "animation",
+    13: "video",
+}
 
 
 def file_id_kind(file_id: str) -> str | None:
@@ -170,7 +187,7 @@ def file_id_kind(file_id: str) -> str | None:
 
 
 def source_origin(source: str) -> str:
-    """"url", "file" or "file_id", as the Telegram connector tells them apart."""
+    """ "url", "file" or "file_id", as the Telegram connector tells them apart."""
     if source.startswith(("http://", "https://")):
         return "url"
     if any(c in source for c in "/\\.") or source.startswith("file:"):
@@ -202,8 +219,12 @@ def thumbnail_from_bytes(data: bytes, size: int = THUMB) -> QtGui.QPixmap | None
     if image.isNull():
         return None
     if image.width() > size or image.height() > size:
-        image = image.scaled(size, size, QtCore.Qt.AspectRatioMode.KeepAspectRatio,
-                             QtCore.Qt.TransformationMode.SmoothTransformation)
+        image = image.scaled(
+            size,
+            size,
+            QtCore.Qt.AspectRatioMode.KeepAspectRatio,
+            QtCore.Qt.TransformationMode.SmoothTransformation,
+        )
     return QtGui.QPixmap.fromImage(image)
 
 
@@ -282,8 +303,9 @@ class MediaRow(QtWidgets.QFrame):
         self.problem.setStyleSheet("color: #d03030; font-size: 11px;")
         for label in (self.name, self.details):
             label.setMinimumWidth(40)
-            label.setSizePolicy(QtWidgets.QSizePolicy.Policy.Ignored,
-                                QtWidgets.QSizePolicy.Policy.Preferred)
+            label.setSizePolicy(
+                QtWidgets.QSizePolicy.Policy.Ignored, QtWidgets.QSizePolicy.Policy.Preferred
+            )
         middle.addWidget(self.name)
         middle.addWidget(self.details)
         middle.addWidget(self.problem)
@@ -326,8 +348,9 @@ class MediaRow(QtWidgets.QFrame):
         preview: QtGui.QPixmap | None = None
         problem = ""
         stored = is_stored_source(source)
-        local = self.local_file if stored and self.local_file and self.local_file.is_file() \
-            else None
+        local = (
+            self.local_file if stored and self.local_file and self.local_file.is_file() else None
+        )
         if origin == "file" and stored and local is None and self.media_root is None:
             # uploaded to a server: the file is there, not on this computer
             self.name.setText(source.rsplit("/", 1)[-1])
@@ -391,12 +414,17 @@ class MediaRow(QtWidgets.QFrame):
         return dict(self.data)
 
 
-class MediaField(FieldEditor):
+class MediaField(RowList, FieldEditor):
     """The media list of a message: choose files, paste a URL or file_id, reorder."""
 
-    def __init__(self, choose_files: ChooseFiles | None = None,
-                 media_root: Path | None = None, local_files_reachable: bool = True,
-                 upload: UploadMedia | None = None, fetch: FetchMedia | None = None) -> None:
+    def __init__(
+        self,
+        choose_files: ChooseFiles | None = None,
+        media_root: Path | None = None,
+        local_files_reachable: bool = True,
+        upload: UploadMedia | None = None,
+        fetch: FetchMedia | None = None,
+    ) -> None:
         super().__init__()
         self.choose_files: ChooseFiles = choose_files or choose_files_dialog
         self.media_root = media_root
@@ -487,8 +515,12 @@ class MediaField(FieldEditor):
         """Download the preview of an image stored on the server (once per source)."""
         source = row.source()
         mime, _enc = mimetypes.guess_type(source)
-        if (self.fetch is None or row.has_thumbnail or not is_stored_source(source)
-                or not (mime or "").startswith("image/")):
+        if (
+            self.fetch is None
+            or row.has_thumbnail
+            or not is_stored_source(source)
+            or not (mime or "").startswith("image/")
+        ):
             return
         task = asyncio.ensure_future(self._preview(row, source))
         self.uploads.add(task)
@@ -517,8 +549,11 @@ class MediaField(FieldEditor):
         source = text.strip()
         if not source:
             return False
-        if source_origin(source) == "file" and resolve_path(source, self.media_root).is_file() \
-                and Path(source).is_absolute():
+        if (
+            source_origin(source) == "file"
+            and resolve_path(source, self.media_root).is_file()
+            and Path(source).is_absolute()
+        ):
             source = str(Path(source).resolve())
         origin = source_origin(source)
         kind = guess_kind(source) if origin != "file_id" else file_id_kind(source) or "document"
@@ -555,28 +590,6 @@ class MediaField(FieldEditor):
         self._update_buttons()
         self._emit()
 
-    def _index_of(self, row: object) -> int:
-        return row if isinstance(row, int) else next(i for i, r in enumerate(self.rows) if r is row)
-
-    def move_row(self, row: object, delta: int) -> None:
-        """Move a row (the widget or its index) up (-1) or down (+1)."""
-        index = self._index_of(row)
-        target = index + delta
-        if not 0 <= target < len(self.rows):
-            return
-        self.rows[index], self.rows[target] = self.rows[target], self.rows[index]
-        widget = self.rows[target]
-        self.rows_box.removeWidget(widget)
-        self.rows_box.insertWidget(target, widget)
-        self._changed()
-
-    def remove_row(self, row: object) -> None:
-        widget = self.rows.pop(self._index_of(row))
-        self.rows_box.removeWidget(widget)
-        widget.setParent(None)
-        widget.deleteLater()
-        self._changed()
-
     # -- value ------------------------------------------------------------------------------
 
     def value(self) -> Any:
@@ -585,11 +598,7 @@ class MediaField(FieldEditor):
         return [row.value() for row in self.rows]
 
     def _show(self, value: Any) -> None:
-        for row in self.rows:
-            self.rows_box.removeWidget(row)
-            row.setParent(None)
-            row.deleteLater()
-        self.rows = []
+        self._clear_rows()
         items = value if isinstance(value, list) else []
         plain = all(isinstance(item, dict) for item in items)
         self._raw = value if value is not None and not (isinstance(value, list) and plain) else None
