@@ -4,11 +4,12 @@
 update id), contact upsert (R12) and its per-channel status, waiting runs resolved (reply
 / button / arrival), triggers of the live funnel versions matched, every affected run
 advanced until it waits or ends, history + outbox written — all or nothing. Group commit:
-events handed in concurrently share one transaction, each in its own SAVEPOINT (a failing
-event rolls back alone). A contact's events always go to the same lane and are handled in
-order; on SQLite one writer lock serialises the whole project (SQLite has one writer
-anyway); on PostgreSQL the batch's contact rows are locked with ``SELECT … FOR UPDATE``
-(in user id order) so several engine processes may share the database.
+events handed in concurrently share one transaction (at most one event per contact; a
+failing event rolls back alone, see :meth:`ProjectEngine._handle_batch`). Events are
+handled in the order they were handed in; on SQLite one writer lock serialises the whole
+project (SQLite has one writer anyway); on PostgreSQL the batch's contact rows are locked
+with ``SELECT … FOR UPDATE`` (in user id order) so several engine processes may share the
+database.
 
 ``await engine.run_due_timers()`` fires runs whose ``due_at`` passed, a batch per
 transaction (compare-and-set on ``lock_version``, so a stale timer does nothing);
@@ -31,7 +32,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import func, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,12 +83,8 @@ log = logging.getLogger(__name__)
 
 EVENT_BATCH = 64
 """Events handled in one transaction at most (group commit; each in its SAVEPOINT)."""
-PG_LANES = 4
-"""PostgreSQL: transactions of one process handling events at once (a contact's events
-always go to the same lane, so their order holds)."""
 _Hint = tuple[frozenset[int], dict[int, ContactChannel], dict[str, Variable], dict[str, ContactTag]]
 """What a batch read in bulk for a contact's first event (see ``_batch_hints``)."""
-_INSERT_CONTACT_CHANNEL: Any = insert(ContactChannel.__table__)  # type: ignore[arg-type]
 INDEX_CHECK_INTERVAL = 1.0
 """Seconds between checks whether the live funnels changed (see ``invalidate()``)."""
 TIMER_BATCH = 100
@@ -160,10 +157,15 @@ class ProjectEngine:
         self._contact_locks: dict[int, asyncio.Lock] = {}
         self.timer_wakeup = asyncio.Event()
         self.outbox_wakeup = asyncio.Event()
-        self._lanes = [_Lane() for _ in range(1 if self.is_sqlite else PG_LANES)]
+        # one group-commit lane per process, on PostgreSQL too: a second lane halves the
+        # batches and costs half as much CPU again per event (bench/bench_engine.py)
+        self._lane = _Lane()
         # hot statements built once; values go in as parameters
         self._dedup_insert = self._insert(ProcessedUpdate.__table__).on_conflict_do_nothing(
             index_elements=["channel_id", "update_id"]
+        )
+        self._dedup_insert_returning = self._dedup_insert.returning(
+            ProcessedUpdate.__table__.c.channel_id, ProcessedUpdate.__table__.c.update_id
         )
         self._contacts_insert = self._insert(Contact.__table__).on_conflict_do_nothing(
             index_elements=["telegram_user_id"]
@@ -336,6 +338,37 @@ class ProjectEngine:
     def _insert(self, table: Any) -> Any:
         return (postgresql.insert if not self.is_sqlite else sqlite.insert)(table)
 
+    async def allocate_run_id(self, session: AsyncSession) -> int:
+        """An id for a run started in ``session``'s transaction, before its INSERT (the
+        transaction's new runs are then inserted together by one flush).
+
+        SQLite: one more than the largest id, read once per transaction — the writer lock
+        is held, so nobody else inserts runs meanwhile. PostgreSQL: the ``runs.id``
+        sequence, a block at a time (``run_id_block`` in ``session.info``, set to the
+        batch size); ids a transaction leaves unused are gaps, as with any sequence."""
+        info = session.info
+        if self.is_sqlite:
+            next_id = info.get("run_next_id")
+            if next_id is None:
+                with session.no_autoflush:  # pending rows wait for the batch's one flush
+                    largest = await session.scalar(text("SELECT max(id) FROM runs"))
+                next_id = (largest or 0) + 1
+            info["run_next_id"] = next_id + 1
+            return int(next_id)
+        ids: deque[int] | None = info.get("run_ids")
+        if not ids:
+            block = max(1, int(info.get("run_id_block", 1)))
+            with session.no_autoflush:
+                rows = await session.execute(
+                    text(
+                        "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, :n)"
+                    ),
+                    {"n": block},
+                )
+            ids = deque(sorted(int(r[0]) for r in rows))
+            info["run_ids"] = ids
+        return ids.popleft()
+
     async def _lock_contacts(
         self, session: AsyncSession, identities: Sequence[ev.ContactIdentity], now: datetime
     ) -> dict[int, Contact]:
@@ -399,14 +432,14 @@ class ProjectEngine:
         """Handle one event; returns once its transaction committed.
 
         Group commit: events handed in while a transaction runs queue up, and the next
-        transaction takes up to :data:`EVENT_BATCH` of them, each in its own SAVEPOINT
-        — an event that fails rolls back alone and its caller gets the exception (as
-        if it had its own transaction), the others commit. A contact's events are
-        handled in the order they were handed in (one lane per contact)."""
+        transaction takes up to :data:`EVENT_BATCH` of them (a contact's second event
+        ends the batch: it waits for the next one) — an event that fails rolls back
+        alone and its caller gets the exception (as if it had its own transaction), the
+        others commit. Events are handled in the order they were handed in."""
         if isinstance(event, ev.TimerDue):
             return await self._timer_event(event)
         self.channel_of(event.channel)  # an unknown channel fails here, alone
-        lane = self._lanes[event.contact.user_id % len(self._lanes)]
+        lane = self._lane
         future: asyncio.Future[HandleResult] = asyncio.get_running_loop().create_future()
         lane.queue.append((event, future))
         if lane.task is None:
@@ -417,10 +450,16 @@ class ProjectEngine:
         try:
             while lane.queue:
                 batch: list[tuple[ev.Event, asyncio.Future[HandleResult]]] = []
+                contacts: set[int] = set()
                 while lane.queue and len(batch) < EVENT_BATCH:
-                    item = lane.queue.popleft()
-                    if not item[1].done():  # its caller gave up (cancelled) before we began
-                        batch.append(item)
+                    event, future = lane.queue[0]
+                    if future.done():  # its caller gave up (cancelled) before we began
+                        lane.queue.popleft()
+                        continue
+                    if event.contact.user_id in contacts:
+                        break  # one event per contact in a batch; the next one waits
+                    contacts.add(event.contact.user_id)
+                    batch.append(lane.queue.popleft())
                 if not batch:
                     continue
                 try:
@@ -443,56 +482,77 @@ class ProjectEngine:
                 lane.queue.popleft()[1].cancel()
 
     async def _handle_batch(self, events: list[ev.Event]) -> list[HandleResult | Exception]:
-        """One transaction for ``events``; if the transaction as a whole fails (not one
-        event: e.g. a serialisation failure), each event gets a transaction of its own."""
+        """One transaction for ``events`` (at most one per contact).
+
+        Optimistic first: no SAVEPOINTs, one flush. If an event fails, that transaction
+        rolls back and the batch runs again with a SAVEPOINT per event (the failing event
+        rolls back alone). If a transaction fails as a whole (not one event: e.g. a
+        serialisation failure), each event gets a transaction of its own."""
         try:
-            return await self._batch_transaction(events)
+            return await self._batch_transaction(events, savepoints=False)
         except Exception as exc:
             if len(events) == 1:
                 return [exc]
+            log.info(
+                "an event of a batch of %d failed (%s); again with savepoints", len(events), exc
+            )
+        try:
+            return await self._batch_transaction(events, savepoints=True)
+        except Exception as exc:
             log.warning("a batch of %d events failed as a whole (%s); one by one", len(events), exc)
         outcomes: list[HandleResult | Exception] = []
         for event in events:
             try:
-                outcomes += await self._batch_transaction([event])
+                outcomes += await self._batch_transaction([event], savepoints=False)
             except Exception as exc:
                 outcomes.append(exc)
         return outcomes
 
-    async def _batch_transaction(self, events: list[ev.Event]) -> list[HandleResult | Exception]:
+    async def _batch_transaction(
+        self, events: list[ev.Event], *, savepoints: bool
+    ) -> list[HandleResult | Exception]:
+        """Handle ``events`` in one transaction. Without ``savepoints`` an event's
+        exception propagates (the caller rolls back); with them it is the event's outcome.
+        The contacts are locked and read in bulk, the dedup rows of the batch go in one
+        statement (optimistic mode), the batch's new runs and channel rows in one flush,
+        its history / notification / outbox rows in one executemany per table."""
         outcomes: list[HandleResult | Exception] = []
         done: list[Tx] = []
         single = len(events) == 1
         async with self.transaction() as session:
+            session.info["run_id_block"] = len(events)
             await self._refresh_index(session)
             now = self.clock.now()
             contacts = await self._lock_contacts(session, [e.contact for e in events], now)
             hints = {} if single else await self._batch_hints(session, contacts.values())
+            fresh = None if savepoints else await self._dedup_many(session, events, now)
             records = Records(deferred=True)
             for event in events:
-                mark = records.mark()
                 contact = contacts[event.contact.user_id]
-                hint = hints.pop(contact.id, None)  # a contact's later events query
-                try:
-                    if single:
-                        result, tx = await self._handle_locked(session, event, contact, records)
-                    else:
+                hint = hints.pop(contact.id, None)
+                if not savepoints:
+                    result, tx = await self._handle_locked(
+                        session, event, contact, records, hint, fresh=fresh
+                    )
+                else:
+                    mark = records.mark()
+                    try:
                         async with session.begin_nested():
                             result, tx = await self._handle_locked(
                                 session, event, contact, records, hint
                             )
-                except Exception as exc:
-                    if single:
-                        raise
-                    log.exception("event %s failed; rolled back alone", event.dedup_key)
-                    records.reset(mark)
-                    outcomes.append(exc)
-                    # objects the failed event touched are expired; start clean (all
-                    # earlier events are flushed) and read the contacts again
-                    session.expunge_all()
-                    hints.clear()
-                    contacts = await self._lock_contacts(session, [e.contact for e in events], now)
-                    continue
+                    except Exception as exc:
+                        log.exception("event %s failed; rolled back alone", event.dedup_key)
+                        records.reset(mark)
+                        outcomes.append(exc)
+                        # objects the failed event touched are expired; start clean (all
+                        # earlier events are flushed) and read the contacts again
+                        session.expunge_all()
+                        hints.clear()
+                        contacts = await self._lock_contacts(
+                            session, [e.contact for e in events], now
+                        )
+                        continue
                 outcomes.append(result)
                 if tx is not None:
                     done.append(tx)
@@ -500,6 +560,23 @@ class ProjectEngine:
         for tx in done:
             self._wake(tx)
         return outcomes
+
+    async def _dedup_many(
+        self, session: AsyncSession, events: list[ev.Event], now: datetime
+    ) -> set[tuple[int, int]]:
+        """Insert the batch's ``processed_updates`` rows in one statement; returns the
+        (channel id, update number) pairs that were new (the rest are duplicates)."""
+        rows = [
+            {
+                "channel_id": self.channel_of(e.channel).id,
+                "update_id": dedup_number(e),
+                "processed_at": now,
+            }
+            for e in events
+        ]
+        connection = await session.connection()
+        inserted = await connection.execute(self._dedup_insert_returning, rows)
+        return {(int(c), int(u)) for c, u in inserted}
 
     async def _batch_hints(self, session: AsyncSession, contacts: Any) -> dict[int, _Hint]:
         """For the first event of each contact in a batch, read in bulk what its
@@ -532,17 +609,26 @@ class ProjectEngine:
         contact: Contact,
         records: Records,
         hint: _Hint | None = None,
+        *,
+        fresh: set[tuple[int, int]] | None = None,
     ) -> tuple[HandleResult, Tx | None]:
-        """One event whose contact the caller's transaction has locked."""
+        """One event whose contact the caller's transaction has locked. ``fresh``: the
+        batch's dedup rows are already inserted and these were new (None: insert this
+        event's row here)."""
         channel = self.channel_of(event.channel)
         now = self.clock.now()
         result = HandleResult()
-        connection = await session.connection()
-        inserted = await connection.execute(
-            self._dedup_insert,
-            {"channel_id": channel.id, "update_id": dedup_number(event), "processed_at": now},
-        )
-        if inserted.rowcount == 0:  # type: ignore[attr-defined]
+        number = dedup_number(event)
+        if fresh is not None:
+            duplicate = (channel.id, number) not in fresh
+        else:
+            connection = await session.connection()
+            inserted = await connection.execute(
+                self._dedup_insert,
+                {"channel_id": channel.id, "update_id": number, "processed_at": now},
+            )
+            duplicate = inserted.rowcount == 0  # type: ignore[attr-defined]
+        if duplicate:
             result.duplicate = True
             return result, None
         self._update_identity(contact, event.contact)
@@ -552,6 +638,7 @@ class ProjectEngine:
         elif isinstance(event, ev.StaffAction):
             actor = f"staff:{event.staff_user}"
         tx = Tx(self, session, now, contact, channel, actor=actor, records=records)
+        tx.flush_at_end = False  # the batch flushes once (Records.write)
         if hint is not None:
             tx.funnels_without_runs, tx.channel_rows = hint[0], hint[1]
             tx.preload(hint[2], hint[3])
@@ -569,27 +656,19 @@ class ProjectEngine:
 
     async def _subscribe(self, tx: Tx, channel: ChannelInfo, arrived_via: str | None) -> bool:
         """Record the contact in the channel; True on their first subscription there."""
-        if tx.channel_rows is not None:
-            row = tx.channel_rows.get(channel.id)
-        else:
-            row = await tx.session.get(ContactChannel, (tx.contact.id, channel.id))
+        row = await tx.channel_row(channel.id)
         if row is None:
-            # a Core INSERT: no unit-of-work flush, no object (a later lookup in this
-            # session finds the row with a SELECT)
-            connection = await tx.session.connection()
-            await connection.execute(
-                _INSERT_CONTACT_CHANNEL,
-                {
-                    "contact_id": tx.contact.id,
-                    "channel_id": channel.id,
-                    "status": SubscriptionStatus.SUBSCRIBED,
-                    "first_seen_at": tx.now,
-                    "last_seen_at": tx.now,
-                    "status_changed_at": tx.now,
-                    "arrived_via": arrived_via,
-                },
+            tx.add_channel_row(
+                ContactChannel(
+                    contact_id=tx.contact.id,
+                    channel_id=channel.id,
+                    status=SubscriptionStatus.SUBSCRIBED,
+                    first_seen_at=tx.now,
+                    last_seen_at=tx.now,
+                    status_changed_at=tx.now,
+                    arrived_via=arrived_via,
+                )
             )
-            tx.channel_rows = None  # the bulk-read rows are in the session; this one is not
             tx.history("contact.subscribed", channel_id=channel.id, via=arrived_via)
             return True
         row.last_seen_at = tx.now
@@ -1111,10 +1190,7 @@ class ProjectEngine:
 async def set_channel_status(tx: Tx, channel_id: int, status: SubscriptionStatus) -> None:
     """Subscribed / unsubscribed / blocked in one channel. Tags are never touched (R4);
     variables with retention clear_on_unsubscribe are erased when the contact leaves."""
-    if tx.channel_rows is not None:
-        row = tx.channel_rows.get(channel_id)
-    else:
-        row = await tx.session.get(ContactChannel, (tx.contact.id, channel_id))
+    row = await tx.channel_row(channel_id)
     if row is None:
         row = ContactChannel(
             contact_id=tx.contact.id,
@@ -1124,9 +1200,7 @@ async def set_channel_status(tx: Tx, channel_id: int, status: SubscriptionStatus
             status_changed_at=tx.now,
             status=status,
         )
-        tx.session.add(row)
-        if tx.channel_rows is not None:
-            tx.channel_rows[channel_id] = row
+        tx.add_channel_row(row)
     elif row.status is status:
         return
     row.status = status

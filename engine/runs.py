@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from db.models import (
     LIVE_RUN_STATUSES,
+    ContactChannel,
     ContactTag,
     HistoryEvent,
     Notification,
@@ -60,10 +60,6 @@ _CLAIM: Any = (
     )
 )
 """The compare-and-set of :meth:`Tx.claim`."""
-_INSERT_RUN: Any = insert(_RUNS).returning(*_RUNS.c)
-"""A Core INSERT … RETURNING every column, built once (values go in as parameters): the
-new run joins the session as a loaded persistent object, with no unit-of-work flush and
-no ORM bulk-insert machinery."""
 
 
 @dataclass
@@ -92,13 +88,15 @@ class Records:
         )
 
     async def write(self, session: AsyncSession) -> None:
+        """Flush the session (new runs and channel rows the records refer to), then
+        insert the buffered rows: one Core executemany per table."""
+        await session.flush()
         connection = None
         for i, (model, rows) in enumerate(self._tables()):
             if len(rows) > self._written[i]:
                 todo = rows[self._written[i] :]
                 self._written[i] = len(rows)
                 if connection is None:
-                    await session.flush()  # rows they refer to first
                     connection = await session.connection()
                 # a Core executemany on the table: no per-row ORM processing
                 await connection.execute(insert(model.__table__), todo)
@@ -162,6 +160,23 @@ class Tx:
     channel_rows: dict[int, Any] | None = None
     """The contact's ``contact_channels`` rows by channel id, read in bulk for a batch
     (None: not read; a missing key then means no row)."""
+    _new_channel_rows: dict[int, ContactChannel] = field(default_factory=dict)
+
+    # --- the contact's channel rows -------------------------------------------------
+
+    async def channel_row(self, channel_id: int) -> ContactChannel | None:
+        """The contact's row in ``channel_id`` (None: never seen there)."""
+        row = self._new_channel_rows.get(channel_id)
+        if row is not None:
+            return row
+        if self.channel_rows is not None:
+            return self.channel_rows.get(channel_id)
+        return await self.session.get(ContactChannel, (self.contact.id, channel_id))
+
+    def add_channel_row(self, row: ContactChannel) -> None:
+        """A new row, inserted by the next flush (a batch flushes once: one executemany)."""
+        self.session.add(row)
+        self._new_channel_rows[row.channel_id] = row
 
     # --- history and notifications --------------------------------------------------
 
@@ -469,12 +484,10 @@ class Tx:
             },
             "error": None,
         }
-        # one INSERT … RETURNING instead of a unit-of-work flush; the row comes back as
-        # a persistent object with every column loaded, so later changes UPDATE it
-        connection = await self.session.connection()
-        row = (await connection.execute(_INSERT_RUN, values)).one()
-        run = Run(**row._asdict())
-        make_transient_to_detached(run)  # every column loaded: a persistent row
+        # the id is allocated up front (history and outbox rows refer to it) and the row
+        # is inserted by the next flush with its final state: a batch's new runs go in
+        # one executemany, with no UPDATE after the INSERT
+        run = Run(id=await self.engine.allocate_run_id(self.session), **values)
         self.session.add(run)
         self.started_runs.append(run)
         self.history(
@@ -491,7 +504,8 @@ class Tx:
     async def claim(self, run: Run, expected_version: int | None = None) -> bool:
         """Compare-and-set: take a waiting (or given) run to active. False if stale."""
         seen = run.lock_version if expected_version is None else expected_version
-        if self.session.is_modified(run):  # e.g. a finished run set back to waiting
+        if run in self.session.new or self.session.is_modified(run):
+            # not inserted yet, or e.g. a finished run set back to waiting
             await self.session.flush()
         # a Core UPDATE (built once) on the session's connection: no ORM bulk-update
         # path and no autoflush of the other runs' pending changes
@@ -521,8 +535,18 @@ class Tx:
         """Continue an already claimed run at ``node_id`` (executing that node)."""
         self.queue.append((run, cf, node_id))
 
+    async def ensure_inserted(self, run: Run) -> None:
+        """Flush a run started in this transaction, so a row of the same table may refer
+        to it (the unit of work writes a table's UPDATEs before its INSERTs)."""
+        if run in self.session.new:
+            await self.session.flush()
+
     def stop(self, run: Run, *, by_run: Run | None = None, reason: str = "") -> None:
-        """Stop a live run; it keeps its node and due time so a rollback can resume it."""
+        """Stop a live run; it keeps its node and due time so a rollback can resume it.
+        A ``by_run`` started in this transaction must be inserted first
+        (:meth:`ensure_inserted`)."""
+        if by_run is not None and by_run in self.session.new:
+            raise RuntimeError(f"run {by_run.id} stops others before it is inserted")
         run.status = RunStatus.STOPPED
         run.stopped_at = self.now
         run.stopped_by_run_id = by_run.id if by_run is not None else None

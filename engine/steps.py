@@ -449,6 +449,7 @@ async def _stop_funnels(tx: Tx, run: Run, cf: CompiledFunnel, node_id: str) -> O
     props = cf.props_of(node_id)
     assert isinstance(props, StopFunnelsProps)
     stopped = []
+    await tx.ensure_inserted(run)  # the stopped runs refer to it
     for other in await tx.live_runs():
         if other.id == run.id or other.status not in LIVE_RUN_STATUSES:
             continue

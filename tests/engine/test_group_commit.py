@@ -1,4 +1,4 @@
-"""Group commit: events handed in together share one transaction, each in a SAVEPOINT.
+"""Group commit: events handed in together share one transaction.
 
 A failing event rolls back alone (its caller gets the error, its update is not marked
 processed, so a redelivery works), the others commit; a contact's events keep their order;
