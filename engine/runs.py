@@ -111,6 +111,29 @@ class Records:
             self._written[i] = min(self._written[i], written)
 
 
+@dataclass
+class ContactHint:
+    """What a batch read in bulk about one contact before its event (see
+    ``ProjectEngine._batch_hints``), so the event's :class:`Tx` needs no query of its own
+    for it. Valid for the transaction that read it, while the contact is locked; only
+    the event path uses it — staff flows (rollback, move, restart) query as they go,
+    because they may make a stopped run live again, which :meth:`Tx.live_runs` would
+    not see here."""
+
+    channel_rows: dict[int, ContactChannel]
+    variables: dict[str, Variable]
+    tags: dict[str, ContactTag]
+    live_runs: list[Run]
+    """Runs live when the batch began (ORM objects: their status stays current)."""
+    kept_funnels: frozenset[int]
+    """Funnels the contact has a run of that was not rolled back (re-entry)."""
+
+    @classmethod
+    def new_contact(cls) -> ContactHint:
+        """A contact the transaction created has none of these rows."""
+        return cls({}, {}, {}, [], frozenset())
+
+
 class StepError(RuntimeError):
     """A node cannot be executed for this contact (missing bot, unknown funnel…)."""
 
@@ -151,9 +174,9 @@ class Tx:
     wake_timers: bool = False
     queued_messages: int = 0
     records: Records = field(default_factory=Records)  # see write_records()
-    funnels_without_runs: frozenset[int] = frozenset()
-    """Funnel ids the contact had no run of when the transaction started (read in bulk
-    for a batch): re-entry needs no query for them (see :meth:`reentry_refused`)."""
+    hint: ContactHint | None = None
+    """Read in bulk for a batch (see :meth:`use_hint`); None: query as needed."""
+    _claimed: dict[int, Run] = field(default_factory=dict)
     flush_at_end: bool = True
     """:meth:`drain` flushes the session; a batch that flushes once itself (due timers:
     many runs' UPDATEs in one executemany) turns it off."""
@@ -161,6 +184,11 @@ class Tx:
     """The contact's ``contact_channels`` rows by channel id, read in bulk for a batch
     (None: not read; a missing key then means no row)."""
     _new_channel_rows: dict[int, ContactChannel] = field(default_factory=dict)
+
+    def use_hint(self, hint: ContactHint) -> None:
+        self.hint = hint
+        self.channel_rows = hint.channel_rows
+        self.preload(hint.variables, hint.tags)
 
     # --- the contact's channel rows -------------------------------------------------
 
@@ -372,6 +400,15 @@ class Tx:
     # --- runs -----------------------------------------------------------------------
 
     async def live_runs(self) -> list[Run]:
+        """The contact's active and waiting runs, oldest first."""
+        if self.hint is not None:
+            # a run becomes live only by start_run() or claim() in the event path
+            runs = {r.id: r for r in self.hint.live_runs}
+            runs.update((r.id, r) for r in self.started_runs)
+            runs.update(self._claimed)
+            return sorted(
+                (r for r in runs.values() if r.status in LIVE_RUN_STATUSES), key=lambda r: r.id
+            )
         rows = await self.session.scalars(
             select(Run)
             .where(Run.contact_id == self.contact.id, Run.status.in_(LIVE_RUN_STATUSES))
@@ -397,19 +434,21 @@ class Tx:
         policy = cf.settings.reentry
         if policy is Reentry.ALWAYS:
             return None
-        if cf.funnel_id in self.funnels_without_runs:
-            # runs of this contact come into being only through start_run() while the
-            # contact is locked, so the only candidates are this transaction's own
-            mine = [
-                r
-                for r in self.started_runs
-                if self.engine.funnel_of_version(r.funnel_version_id) == cf.funnel_id
+        if self.hint is not None:
+            kept = cf.funnel_id in self.hint.kept_funnels or any(
+                self.engine.funnel_of_version(r.funnel_version_id) == cf.funnel_id
                 and not (r.context or {}).get("rolled_back")
-            ]
-            if policy is Reentry.ONCE and mine:
+                for r in self.started_runs
+            )
+            if policy is Reentry.ONCE and kept:
                 return "once"
-            if any(r.status in LIVE_RUN_STATUSES for r in mine):
-                return "active"
+            for r in await self.live_runs():
+                if (r.context or {}).get("rolled_back"):
+                    continue
+                if (await self.engine.compiled(self.session, r.funnel_version_id)).funnel_id == (
+                    cf.funnel_id
+                ):
+                    return "active"
             return None
         from db.models import FunnelVersion
 
@@ -520,6 +559,7 @@ class Tx:
         set_committed_value(run, "lock_version", seen + 1)
         set_committed_value(run, "status", RunStatus.ACTIVE)
         set_committed_value(run, "updated_at", self.now)
+        self._claimed[run.id] = run
         return True
 
     async def resume(self, run: Run, port: str, *, why: str, **details: Any) -> bool:

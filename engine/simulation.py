@@ -13,6 +13,7 @@ live funnel versions copied from the named project, and/or funnels from files).
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import re
 import tempfile
@@ -70,6 +71,8 @@ from engine.scenario import (
 )
 from graph.loading import dump_funnel, load_funnel
 
+BYSTANDER_IDS = 9_000_000_000
+"""Telegram user ids of ``crowd`` bystanders start above this (no real scenario uses them)."""
 SIMULATION_LIMITS = RateLimits(
     per_channel=BucketSpec(rate=1000.0, burst=1000.0),
     per_private_chat=BucketSpec(rate=1000.0, burst=1000.0),
@@ -105,11 +108,15 @@ class Harness:
         world: SimulatedTelegram,
         sender: OutboxSender,
         clock: VirtualClock,
+        *,
+        crowd: bool = False,
     ) -> None:
         self.engine = engine
         self.world = world
         self.sender = sender
         self.clock = clock
+        self.crowd = crowd
+        self._bystanders = 0
 
     @classmethod
     async def open(
@@ -119,6 +126,7 @@ class Harness:
         clock: VirtualClock,
         *,
         limits: RateLimits = SIMULATION_LIMITS,
+        crowd: bool = False,
     ) -> Harness:
         db = await workspace.open_project_db(project)
         engine = ProjectEngine(db, project=project.name, timezone=project.timezone, clock=clock)
@@ -133,7 +141,7 @@ class Harness:
                 conn = world.add_manager_account(channel.ref.name, channel_id=str(channel.id))
             connectors[channel.id] = conn
         sender = OutboxSender(engine, connectors, limiter=RateLimiter(limits))
-        harness = cls(engine, world, sender, clock)
+        harness = cls(engine, world, sender, clock, crowd=crowd)
         for conn in connectors.values():
             await conn.start(harness)
         await sender.recover()
@@ -143,8 +151,25 @@ class Harness:
         await self.engine.db.dispose()
 
     async def submit(self, event: ev.Event) -> None:
-        await self.engine.handle(event)
+        if self.crowd and not isinstance(event, ev.TimerDue):
+            await asyncio.gather(
+                self.engine.handle(event), self.engine.handle(self._bystander(event))
+            )
+        else:
+            await self.engine.handle(event)
         await self.settle()
+
+    def _bystander(self, event: ev.Event) -> ev.Event:
+        """Another contact's event with no effect but a history line, handed in together
+        with ``event`` so both share one group-commit batch (``crowd``)."""
+        self._bystanders += 1
+        return ev.StaffAction(
+            channel=event.channel,
+            contact=ev.ContactIdentity(user_id=BYSTANDER_IDS + self._bystanders),
+            occurred_at=event.occurred_at,
+            staff_user="crowd",
+            action="nothing",
+        )
 
     async def settle(self) -> None:
         """Fire what is due now and deliver every message that may go now."""
@@ -683,8 +708,13 @@ async def run_scenario(
     workspace: Workspace | None = None,
     *,
     on_line: Callable[[str], None] | None = None,
+    crowd: bool = False,
 ) -> ScenarioOutcome:
-    """Play ``scenario`` in a throw-away project; the source workspace is only read."""
+    """Play ``scenario`` in a throw-away project; the source workspace is only read.
+
+    ``crowd``: every event is handed in together with a bystander contact's event, so
+    the scenario's events are handled in group-commit batches as under load (the batch
+    reads its contacts' rows in bulk) — the outcome must be the same."""
     with tempfile.TemporaryDirectory(prefix="voronka-sim-") as tmp:
         sim_ws = await Workspace.open(tmp)
         try:
@@ -692,7 +722,7 @@ async def run_scenario(
             tz = ZoneInfo(project.timezone)
             start = scenario.start_time(tz) or datetime.now(UTC).replace(microsecond=0)
             clock = VirtualClock(start.astimezone(UTC))
-            harness = await Harness.open(sim_ws, project, clock)
+            harness = await Harness.open(sim_ws, project, clock, crowd=crowd)
             try:
                 outcome = await ScenarioRunner(scenario, harness, tz).run()
             finally:

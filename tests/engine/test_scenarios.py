@@ -19,12 +19,15 @@ def test_enough_scenarios() -> None:
     assert len(SCENARIOS) >= 15
 
 
+@pytest.mark.parametrize("crowd", [False, True], ids=["alone", "crowd"])
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
-async def test_scenario(path: Path, workspace: Workspace) -> None:
+async def test_scenario(path: Path, crowd: bool, workspace: Workspace) -> None:
+    """``crowd``: each event shares a group-commit batch with a bystander's, so the
+    contact's rows come from the batch's bulk reads instead of its own queries."""
     scenario = load_scenario(path)
     if scenario.project is not None:
         await install_demo_project(workspace, scenario.project)
-    outcome = await run_scenario(scenario, workspace)
+    outcome = await run_scenario(scenario, workspace, crowd=crowd)
     assert outcome.ok, "\n".join([*outcome.transcript, "FAILURES:", *outcome.failures])
     assert outcome.transcript
 
