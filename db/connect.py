@@ -163,6 +163,12 @@ class InlineSqliteConnection(aiosqlite.Connection):
             self._connection = None
 
 
+def fold_text(value: str | None) -> str | None:
+    """Lower case, ё as е: how contact search compares text (SQLite's own ``lower()``
+    folds ASCII only; registered as ``voronka_fold`` on every SQLite connection)."""
+    return value.lower().replace("ё", "е") if value is not None else None
+
+
 def _configure_sqlite(
     engine: AsyncEngine, *, begin: str = "BEGIN", pragmas: tuple[str, ...] = ()
 ) -> None:
@@ -176,6 +182,7 @@ def _configure_sqlite(
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         dbapi_connection.isolation_level = None
+        dbapi_connection.create_function("voronka_fold", 1, fold_text, deterministic=True)
         cursor = dbapi_connection.cursor()
         try:
             for pragma in (*SQLITE_PRAGMAS, *pragmas):

@@ -128,31 +128,20 @@ class _PanelOperations:
         self, project: str, q: str = "", tag: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
         """Contacts by Telegram id, @username, name (any part) and/or a tag, newest first."""
-        from sqlalchemy import ColumnElement, or_
-
         from db.models import Contact, ContactTag, Tag
+        from engine.contact_search import contact_search_condition
 
+        db = await self.database(project)  # type: ignore[attr-defined]
         query = select(Contact).order_by(Contact.id.desc()).limit(limit)
-        text = (q or "").strip()
-        if text:
-            word = text.lstrip("@")
-            conditions: list[ColumnElement[bool]] = []
-            for variant in dict.fromkeys((word, word.lower(), word.capitalize(), word.upper())):
-                escaped = variant.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                conditions += [
-                    column.ilike(f"%{escaped}%", escape="\\")
-                    for column in (Contact.username, Contact.first_name, Contact.last_name)
-                ]
-            if text.isdigit() and len(text) < 19:
-                conditions.append(Contact.telegram_user_id == int(text))
-            query = query.where(or_(*conditions))
+        condition = contact_search_condition(q or "", db.dialect)
+        if condition is not None:
+            query = query.where(condition)
         if tag and tag.strip():
             query = query.where(
                 Contact.id.in_(
                     select(ContactTag.contact_id).join(Tag).where(Tag.name == tag.strip())
                 )
             )
-        db = await self.database(project)  # type: ignore[attr-defined]
         async with db.sessions() as session:
             contacts = (await session.scalars(query)).all()
             rows = (

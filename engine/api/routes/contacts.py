@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import select
 
 from db.models import (
     Channel,
@@ -26,6 +26,7 @@ from db.models import (
 )
 from engine import flows
 from engine.api.auth import Editor, ProjectCtx, Reader
+from engine.contact_search import contact_search_condition
 
 router = APIRouter(tags=["contacts"])
 
@@ -82,27 +83,16 @@ async def search_contacts(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ContactOut]:
+    db = await ctx.db()
     query = select(Contact).order_by(Contact.id.desc()).limit(limit).offset(offset)
-    text = (q or "").strip()
-    if text:
-        # SQLite folds case of ASCII only: try the usual spellings of Cyrillic names too.
-        word = text.lstrip("@")
-        conditions: list[ColumnElement[bool]] = []
-        for variant in dict.fromkeys((word, word.lower(), word.capitalize(), word.upper())):
-            escaped = variant.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            pattern = f"%{escaped}%"
-            conditions += [
-                column.ilike(pattern, escape="\\")
-                for column in (Contact.username, Contact.first_name, Contact.last_name)
-            ]
-        if text.isdigit() and len(text) < 19:
-            conditions.append(Contact.telegram_user_id == int(text))
-        query = query.where(or_(*conditions))
+    condition = contact_search_condition(q or "", db.dialect)
+    if condition is not None:
+        query = query.where(condition)
     if tag:
         query = query.where(
             Contact.id.in_(select(ContactTag.contact_id).join(Tag).where(Tag.name == tag.strip()))
         )
-    async with (await ctx.db()).sessions() as session:
+    async with db.sessions() as session:
         contacts = (await session.scalars(query)).all()
         ids = [c.id for c in contacts]
         tag_rows = (
