@@ -20,7 +20,7 @@ from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -51,6 +51,8 @@ WORKSPACE_ENV = "VORONKA_WORKSPACE"
 REGISTRY_FILE_NAME = "workspace.sqlite3"
 PROJECTS_DIR_NAME = "projects"
 SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+SEALED_PREFIX = "fernet:"
+"""A PostgreSQL URL holding a password is stored encrypted (the workspace's SecretBox)."""
 
 
 def resolve_workspace_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -125,7 +127,43 @@ class Workspace:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(root, engine)
+        workspace = cls(root, engine)
+        try:
+            await workspace._seal_plain_urls()
+        except BaseException:
+            await engine.dispose()
+            raise
+        return workspace
+
+    def _seal(self, location: str) -> str:
+        """A PostgreSQL URL as stored: encrypted when it holds a password."""
+        if make_url(location).password is None:
+            return location
+        return SEALED_PREFIX + self.secret_box().encrypt(location)
+
+    def _unseal(self, location: str) -> str:
+        if not location.startswith(SEALED_PREFIX):
+            return location
+        return self.secret_box().decrypt(location.removeprefix(SEALED_PREFIX)).get_secret_value()
+
+    async def _seal_plain_urls(self) -> None:
+        """Encrypt PostgreSQL URLs with a password stored in clear by earlier versions —
+        and leave no copy of them behind in free pages or the WAL."""
+        sealed = False
+        async with self._sessions() as session, session.begin():
+            await session.execute(text("PRAGMA secure_delete=ON"))  # zero the old row
+            records = await session.scalars(
+                select(ProjectRecord).where(ProjectRecord.database_kind == DatabaseKind.POSTGRESQL)
+            )
+            for record in records:
+                location = record.database_location
+                if not location.startswith(SEALED_PREFIX) and make_url(location).password:
+                    record.database_location = self._seal(location)
+                    sealed = True
+        if sealed:
+            async with self._registry.connect() as connection:
+                await connection.commit()  # end the implicit transaction: checkpoint outside
+                await connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @property
     def registry_engine(self) -> AsyncEngine:
@@ -172,7 +210,8 @@ class Workspace:
             created = await postgres.create_database(
                 server_url, postgres.project_database_name(slug)
             )
-            location = url = created.render_as_string(hide_password=False)
+            url = created.render_as_string(hide_password=False)
+            location = self._seal(url)
 
         record = ProjectRecord(
             name=clean_name,
@@ -276,7 +315,7 @@ class Workspace:
                 with contextlib.suppress(FileNotFoundError):
                     base.with_name(base.name + suffix).unlink()
             return
-        url = make_url(location)
+        url = make_url(self._unseal(location))
         try:
             await postgres.drop_database(url.set(database="postgres"), url.database or "")
         except WorkspaceError:
@@ -287,7 +326,7 @@ class Workspace:
         if record.database_kind is DatabaseKind.SQLITE:
             url = sqlite_url(self.directory / record.database_location)
         else:
-            url = record.database_location
+            url = self._unseal(record.database_location)
         return Project(
             id=record.id,
             name=record.name,
