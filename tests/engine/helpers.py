@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from db.models import Channel, ChannelKind, Funnel, FunnelVersion
 from db.models.channels import BotRole
 from db.workspace import Project, Workspace
+from engine.project_engine import ProjectEngine
 from graph.demo import load_demo_funnels
 from graph.document import FunnelDocument
 from graph.loading import dump_funnel, load_funnel
@@ -79,3 +82,18 @@ async def make_project(
     finally:
         await db.dispose()
     return project
+
+
+@contextlib.asynccontextmanager
+async def running_engine(
+    workspace: Workspace, docs: list[FunnelDocument], *, database_url: str | None = None
+) -> AsyncIterator[ProjectEngine]:
+    """A started :class:`ProjectEngine` on a new project with ``docs`` published."""
+    project = await make_project(workspace, docs, database_url=database_url)
+    db = await workspace.open_project_db(project)
+    engine = ProjectEngine(db, project=project.name, timezone=project.timezone)
+    await engine.start()
+    try:
+        yield engine
+    finally:
+        await db.dispose()

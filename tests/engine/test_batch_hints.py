@@ -10,7 +10,6 @@ not count, "not while active" refuses while a run waits and allows once it finis
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from db.workspace import Workspace
 from engine import flows
 from engine.project_engine import HandleResult, ProjectEngine
 from graph.document import FunnelDocument
-from tests.engine.helpers import funnel, make_project
+from tests.engine.helpers import funnel, running_engine
 from tests.engine.test_group_commit import message, start
 
 
@@ -56,19 +55,10 @@ def waiting_funnel() -> FunnelDocument:
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, workspace: Workspace) -> Any:
     url = request.getfixturevalue("pg_server_url") if request.param == "postgresql" else None
-    project = await make_project(
-        workspace,
-        [once_funnel(), waiting_funnel()],
-        database_url=url,
-        name=f"bh {uuid.uuid4().hex[:8]}",
-    )
-    db = await workspace.open_project_db(project)
-    eng = ProjectEngine(db, project=project.name, timezone=project.timezone)
-    await eng.start()
-    try:
+    async with running_engine(
+        workspace, [once_funnel(), waiting_funnel()], database_url=url
+    ) as eng:
         yield eng
-    finally:
-        await db.dispose()
 
 
 class Updates:

@@ -10,7 +10,6 @@ allocated before the INSERT are unique and that every event was handled once.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
@@ -19,23 +18,15 @@ from sqlalchemy import event, func, select
 from db.models import OutboxMessage, Run
 from db.workspace import Workspace
 from engine.project_engine import EVENT_BATCH, ProjectEngine
-from tests.engine.helpers import make_project
+from tests.engine.helpers import running_engine
 from tests.engine.test_group_commit import one_message_funnel, start
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, workspace: Workspace) -> Any:
     url = request.getfixturevalue("pg_server_url") if request.param == "postgresql" else None
-    project = await make_project(
-        workspace, [one_message_funnel()], database_url=url, name=f"bs {uuid.uuid4().hex[:8]}"
-    )
-    db = await workspace.open_project_db(project)
-    eng = ProjectEngine(db, project=project.name, timezone=project.timezone)
-    await eng.start()
-    try:
+    async with running_engine(workspace, [one_message_funnel()], database_url=url) as eng:
         yield eng
-    finally:
-        await db.dispose()
 
 
 async def statements_for(engine: ProjectEngine, first_user: int, count: int) -> list[str]:

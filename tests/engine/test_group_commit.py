@@ -9,7 +9,6 @@ PostgreSQL. The failure is real: a database trigger refuses one contact's rows.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +21,7 @@ from db.workspace import Workspace
 from engine import events as ev
 from engine.project_engine import ProjectEngine
 from graph.document import FunnelDocument
-from tests.engine.helpers import funnel, make_project
+from tests.engine.helpers import funnel, running_engine
 
 BAD_USER = 666_000
 
@@ -104,16 +103,8 @@ def message(engine: ProjectEngine, user_id: int, update_id: int, body: str) -> e
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def engine(request: pytest.FixtureRequest, workspace: Workspace) -> Any:
     url = request.getfixturevalue("pg_server_url") if request.param == "postgresql" else None
-    project = await make_project(
-        workspace, [one_message_funnel()], database_url=url, name=f"gc {uuid.uuid4().hex[:8]}"
-    )
-    db = await workspace.open_project_db(project)
-    eng = ProjectEngine(db, project=project.name, timezone=project.timezone)
-    await eng.start()
-    try:
+    async with running_engine(workspace, [one_message_funnel()], database_url=url) as eng:
         yield eng
-    finally:
-        await db.dispose()
 
 
 async def count(db: ProjectDatabase, model: Any, *where: Any) -> int:
