@@ -11,10 +11,11 @@ come back while a commit runs share the next one: group commit). So after a SIGK
 the rows whose send had started and not yet been recorded are ``uncertain``: at most
 ``max_in_flight`` per channel, not a whole batch.
 
-Several processes (PostgreSQL, :mod:`engine.cluster`): rows are claimed with ``SELECT …
-FOR UPDATE SKIP LOCKED``. On every database a row is claimable only when no earlier row
-of its chat is pending or sending, so per-chat order holds across processes and across
-the overlapping sends of :meth:`OutboxSender.run_forever`. A claimed row names its
+Several processes (PostgreSQL, :mod:`engine.cluster`): rows are claimed with ``UPDATE …
+WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)``. On every database a row is claimable
+only when no earlier row of its chat is pending or sending (its chat's *head*), so
+per-chat order holds across processes and across the overlapping sends of
+:meth:`OutboxSender.run_forever`. A claimed row names its
 process in ``error`` while ``sending`` (PostgreSQL); with a
 :class:`~engine.cluster.ClusterMember`, :meth:`OutboxSender.recover` (at start and every
 ``recover_every`` seconds) only turns rows of processes whose liveness lock is gone into
@@ -25,9 +26,27 @@ found at start is a crash leftover.
 set from the ``broadcast:…`` idempotency key) are *bulk*; every other row is
 *transactional* (a funnel's reply). Both kinds are read separately, oldest first, along
 the index (status, bulk, not_before, id), so a 10,000-row broadcast never hides a later
-funnel message and reading the queue stays cheap however long it is; per bot, transactional rows take the send slots first, but after
-``bulk_every`` transactional sends in a row one waiting bulk row goes, so a broadcast
-still gets at least 1/(bulk_every + 1) of a saturated bot and all of an idle one.
+funnel message and reading the queue stays cheap however long it is; per bot,
+transactional rows take the send slots first, but after ``bulk_every`` transactional
+sends in a row one waiting bulk row goes, so a broadcast still gets at least
+1/(bulk_every + 1) of a saturated bot and all of an idle one.
+
+**Little database work per message** (issue #4). The loop keeps the heads it has read in
+memory (per channel and kind, oldest first; a read stops at a window of ``batch`` rows,
+and then only the heads up to the last one read are kept, so the cache never puts a row
+ahead of an older one it lacks). A head stays a head until it is claimed — rows only join
+a chat behind it — so the cache needs no re-reading to stay right: the chat's next row is
+learnt in the transaction that records the previous one, rows the engine adds are read
+by id since the last read (SQLite: one writer, ids grow in commit order; on PostgreSQL the
+engine's wakeup makes the loop read the queue again), and the claim re-checks every row
+(``pending``, due; SKIP LOCKED on PostgreSQL), so a row changed behind the cache's back —
+a cancelled broadcast, another process's claim — is skipped and the queue read again. The
+sender's writes are one transaction at a time (in-flight counts and cache stay exact):
+the outcomes that came back, one ``UPDATE`` executemany for the rows and one ``INSERT``
+each for history and notifications, and in the same transaction the claim of the rows
+that may go in the freed slots — a chat's next row included — with one ``UPDATE``. On
+SQLite these go through the engine's inline writer and its writer lock
+(:meth:`ProjectEngine.transaction`), between the intake's group commits.
 
 - Per chat, rows go strictly in id order, so a 429 (``not_before = now + retry_after``)
   holds the chat's later rows.
@@ -53,18 +72,19 @@ and :meth:`OutboxSender.recover` puts it back to ``pending`` instead of ``uncert
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import math
 import time
-from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from connectors.base import (
     Connector,
@@ -84,15 +104,13 @@ from db.models import (
     PersonalLink,
     SubscriptionStatus,
 )
-from engine.clock import wait_until_or_event
+from engine.clock import Clock
 from engine.cluster import ClusterMember, claim_note, claim_owner
 from engine.project_engine import ProjectEngine
 from engine.ratelimit import RateLimiter
 from engine.steps import INVITE_PLACEHOLDER_RE
 
 log = logging.getLogger(__name__)
-
-_Go = tuple[OutboxMessage, OutgoingMessage, Connector]
 
 SENT, FAILED, RETRIED, UNCERTAIN, SKIPPED = "sent", "failed", "retried", "uncertain", "skipped"
 
@@ -166,6 +184,103 @@ class SendRound:
         self.next_at = at if self.next_at is None else min(self.next_at, at)
 
 
+@dataclass(slots=True)
+class _Head:
+    """A cached pending row that is the oldest waiting row of its chat."""
+
+    id: int
+    channel_id: int
+    contact_id: int
+    not_before: datetime
+    bulk: bool
+    payload: dict[str, Any]
+    message: OutgoingMessage | None = None  # parsed when first chosen
+
+    @property
+    def key(self) -> tuple[datetime, int]:
+        return (self.not_before, self.id)
+
+    def outgoing(self) -> OutgoingMessage:
+        if self.message is None:
+            self.message = OutgoingMessage.model_validate(self.payload)
+        return self.message
+
+
+class _Queue:
+    """The cached heads of one channel and kind, ordered by (not_before, id).
+
+    ``boundary`` None: every head of the channel and kind is here. Otherwise the read that
+    filled the queue stopped at its window: exactly the heads up to ``boundary`` are here,
+    and heads that sort after it are ignored until the next read, so the cache never
+    puts a row ahead of an older one it does not hold."""
+
+    __slots__ = ("boundary", "keys", "rows")
+
+    def __init__(self, boundary: tuple[datetime, int] | None = None) -> None:
+        self.keys: list[tuple[datetime, int]] = []
+        self.rows: dict[int, _Head] = {}
+        self.boundary = boundary
+
+    def add(self, head: _Head) -> None:
+        if self.boundary is not None and head.key > self.boundary:
+            return
+        old = self.rows.pop(head.id, None)
+        if old is not None:
+            del self.keys[bisect.bisect_left(self.keys, old.key)]
+        self.rows[head.id] = head
+        bisect.insort(self.keys, head.key)
+
+    def discard(self, row_id: int) -> None:
+        head = self.rows.pop(row_id, None)
+        if head is not None:
+            del self.keys[bisect.bisect_left(self.keys, head.key)]
+
+    def due(self, now: datetime) -> Iterator[_Head]:
+        """Heads that may go at ``now``, oldest first (a snapshot: safe to discard)."""
+        for key in self.keys[:]:
+            if key[0] > now:
+                return
+            yield self.rows[key[1]]
+
+    def has_due(self, now: datetime) -> bool:
+        return bool(self.keys) and self.keys[0][0] <= now
+
+    def due_count(self, now: datetime, most: int) -> int:
+        found = 0
+        for key in self.keys:
+            if key[0] > now or found >= most:
+                break
+            found += 1
+        return found
+
+    def next_after(self, now: datetime) -> datetime | None:
+        """When the first head not due at ``now`` becomes due."""
+        i = bisect.bisect_right(self.keys, (now, math.inf))
+        return self.keys[i][0] if i < len(self.keys) else None
+
+    def trim(self, keep: int) -> None:
+        """Keep the ``keep`` oldest heads (a bound on memory)."""
+        if len(self.keys) > keep:
+            for key in self.keys[keep:]:
+                del self.rows[key[1]]
+            del self.keys[keep:]
+            self.boundary = self.keys[-1] if keep else None
+
+
+@dataclass(slots=True)
+class _Go:
+    """A claimed row (``sending``) and what sends it."""
+
+    id: int
+    channel_id: int
+    contact_id: int
+    bulk: bool
+    payload: dict[str, Any]
+    message: OutgoingMessage
+    connector: Connector
+    released: bool = False  # no longer counted in flight
+
+
 @dataclass
 class _Pending:
     """A send that returned and waits for its outcome to be committed."""
@@ -173,6 +288,140 @@ class _Pending:
     go: _Go
     sent: SendResult
     done: asyncio.Future[str] = field(repr=False)
+
+
+@dataclass
+class _Write:
+    """What one of the sender's transactions did, applied to memory after it commits."""
+
+    outcomes: list[str] = field(default_factory=list)
+    heads: list[_Head] = field(default_factory=list)  # rows that became (or stay) heads
+    go: list[_Go] = field(default_factory=list)
+    stale: bool = False  # the cache missed something: read the queue again
+
+
+_T = cast(Table, OutboxMessage.__table__)
+_HISTORY = cast(Table, HistoryEvent.__table__)
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_HEAD_COLUMNS = (
+    _T.c.id,
+    _T.c.channel_id,
+    _T.c.contact_id,
+    _T.c.not_before,
+    _T.c.bulk,
+    _T.c.payload,
+)
+_WAITING = (OutboxStatus.PENDING, OutboxStatus.SENDING)
+
+
+def _head(row: Any) -> _Head:
+    return _Head(row.id, row.channel_id, row.contact_id, row.not_before, row.bulk, row.payload)
+
+
+def _oldest_waiting_of_its_chat() -> Any:
+    """No earlier row of the same chat is pending or sending (per-chat order)."""
+    earlier = _T.alias("earlier")
+    return ~exists().where(
+        earlier.c.channel_id == _T.c.channel_id,
+        earlier.c.contact_id == _T.c.contact_id,
+        earlier.c.id < _T.c.id,
+        earlier.c.status.in_(_WAITING),
+    )
+
+
+# The sender's statements, built once (values go in as parameters).
+
+
+def _plain(column: Any, sqlite: bool) -> Any:
+    """On SQLite ``+column``: a term its planner never looks up in an index. Without
+    statistics it would take ``status = 'pending'`` along the status index, over every
+    pending row, instead of going to the few ids a statement names."""
+    if not sqlite:
+        return column
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+
+
+def _sending_rows(sqlite: bool) -> Any:
+    """The rows of returned sends that are still ours to record."""
+    query = select(
+        _T.c.id,
+        _T.c.contact_id,
+        _T.c.channel_id,
+        _T.c.run_id,
+        _T.c.funnel_version_id,
+        _T.c.node_id,
+        _T.c.attempts,
+    ).where(
+        _T.c.id.in_(bindparam("ids", expanding=True)),
+        _plain(_T.c.status, sqlite) == OutboxStatus.SENDING,
+    )
+    return query if sqlite else query.with_for_update()
+
+
+def _successors(sqlite: bool) -> Any:
+    """Each of these chats' oldest waiting row, if it is pending (the chat's new head)."""
+    waiting = _T.alias("waiting")
+    first = (
+        select(func.min(waiting.c.id))
+        .where(
+            waiting.c.contact_id.in_(bindparam("contacts", expanding=True)),
+            waiting.c.channel_id.in_(bindparam("channels", expanding=True)),
+            waiting.c.id > bindparam("after"),
+            _plain(waiting.c.status, sqlite).in_(_WAITING),
+        )
+        .group_by(waiting.c.channel_id, waiting.c.contact_id)
+    )
+    return select(*_HEAD_COLUMNS).where(
+        _plain(_T.c.status, sqlite) == OutboxStatus.PENDING, _T.c.id.in_(first)
+    )
+
+
+_MAX_ID = select(func.max(_T.c.id))
+_SENDING_ROWS = {True: _sending_rows(True), False: _sending_rows(False)}
+_SUCCESSORS = {True: _successors(True), False: _successors(False)}
+# SQLite: one process, one writer; no other claimer to skip
+_CLAIM_SQLITE = (
+    update(_T)
+    .where(
+        _T.c.id.in_(bindparam("ids", expanding=True)),
+        _plain(_T.c.status, True) == OutboxStatus.PENDING,
+        _plain(_T.c.not_before, True) <= bindparam("now"),
+    )
+    .values(status=OutboxStatus.SENDING, attempts=_T.c.attempts + 1)
+    .returning(_T.c.id)
+)
+_CLAIMED_ROW = _T.alias("claimable")
+# PostgreSQL: rows another process is claiming are skipped, not waited for
+_CLAIM_POSTGRES = (
+    update(_T)
+    .where(
+        _T.c.id.in_(
+            select(_CLAIMED_ROW.c.id)
+            .where(
+                _CLAIMED_ROW.c.id.in_(bindparam("ids", expanding=True)),
+                _CLAIMED_ROW.c.status == OutboxStatus.PENDING,
+                _CLAIMED_ROW.c.not_before <= bindparam("now"),
+            )
+            .with_for_update(skip_locked=True)
+        )
+    )
+    .values(status=OutboxStatus.SENDING, attempts=_T.c.attempts + 1, error=bindparam("note"))
+    .returning(_T.c.id, _T.c.payload)
+)
+# one UPDATE for the outcomes of a group commit (executemany); a NULL not_before keeps it
+_RECORD = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        sent_at=bindparam("b_sent_at"),
+        telegram_message_id=bindparam("b_message_id"),
+        error=bindparam("b_error"),
+        not_before=func.coalesce(
+            bindparam("b_not_before", type_=_T.c.not_before.type), _T.c.not_before
+        ),
+    )
+)
 
 
 class OutboxSender:
@@ -191,13 +440,13 @@ class OutboxSender:
         drain_timeout: float = 10.0,
         link_makers: Mapping[int, Connector] | None = None,
     ) -> None:
-        """``batch``: most rows claimed at once (all channels); ``max_in_flight``: most
-        rows of one channel being sent at once (the bound of what a crash leaves
-        uncertain); ``bulk_every``: transactional sends in a row before a waiting
-        broadcast row gets a slot; ``drain_timeout``: how long a cancelled
-        :meth:`run_forever` lets its in-flight sends finish; ``link_makers``: bot
-        connectors (by channel id) this process does not send through but may ask for an
-        invite link (with several processes, the bots whose intake another one owns)."""
+        """``batch``: most rows claimed at once (all channels), and the window of a read
+        of the queue; ``max_in_flight``: most rows of one channel being sent at once (the
+        bound of what a crash leaves uncertain); ``bulk_every``: transactional sends in a
+        row before a waiting broadcast row gets a slot; ``drain_timeout``: how long a
+        cancelled :meth:`run_forever` lets its in-flight sends finish; ``link_makers``:
+        bot connectors (by channel id) this process does not send through but may ask for
+        an invite link (with several processes, the bots whose intake another one owns)."""
         if batch < 1 or max_in_flight < 1 or bulk_every < 0:
             raise ValueError(
                 f"OutboxSender needs batch >= 1, max_in_flight >= 1 and bulk_every >= 0, "
@@ -217,13 +466,54 @@ class OutboxSender:
         self._in_flight: dict[int, int] = {}  # channel id -> rows claimed, not yet recorded
         self._streak: dict[int, int] = {}  # channel id -> transactional sends since a bulk one
         self._to_record: list[_Pending] = []
-        self._record_lock = asyncio.Lock()
-        self._claim_lock = asyncio.Lock()  # in-flight counts stay exact across claimers
+        # The sender's transactions (claims, outcomes, reads of the queue) one at a time:
+        # in-flight counts and the cache stay exact, and outcomes that come back while one
+        # runs share the next one (group commit).
+        self._write_lock = asyncio.Lock()
+        # the cache of heads: (channel id, bulk) -> queue
+        self._queues: dict[tuple[int, bool], _Queue] = {}
+        self._stale = True  # read the whole queue before the next claim
+        self._read_channels: frozenset[int] = frozenset()
+        self._read_at: datetime | None = None  # the clock's time of the last whole read
+        self._seen: int | None = None  # SQLite: the highest outbox id a read has seen
+        self._unread = False  # SQLite: rows were added since the last read
+        self._spawn: Callable[[list[_Go]], None] | None = None  # set by run_forever
+        window = self._window
+        # the oldest heads of one kind in some channels, due or not
+        self._read_heads_query = (
+            select(*_HEAD_COLUMNS)
+            .where(
+                _T.c.status == OutboxStatus.PENDING,
+                _T.c.channel_id.in_(bindparam("channels", expanding=True)),
+                _T.c.bulk == bindparam("bulk"),
+                _oldest_waiting_of_its_chat(),
+            )
+            .order_by(_T.c.not_before, _T.c.id)
+            .limit(window)
+        )
+        # the heads among rows added since a read (SQLite)
+        self._read_new_query = (
+            select(*_HEAD_COLUMNS)
+            .where(
+                _T.c.id > bindparam("seen"),
+                _plain(_T.c.status, True) == OutboxStatus.PENDING,
+                _T.c.channel_id.in_(bindparam("channels", expanding=True)),
+                _oldest_waiting_of_its_chat(),
+            )
+            .order_by(_T.c.id)
+            .limit(window)
+        )
+        self._sending_rows = _SENDING_ROWS[engine.is_sqlite]
+        self._successors_query = _SUCCESSORS[engine.is_sqlite]
 
     @property
     def in_flight(self) -> int:
         """Rows this sender has claimed and not yet recorded (all channels)."""
         return sum(self._in_flight.values())
+
+    @property
+    def _window(self) -> int:
+        return max(self.batch, 2 * self.max_in_flight + 8)
 
     def _claim_note(self) -> str:
         if self.member is not None:
@@ -234,6 +524,11 @@ class OutboxSender:
         """Rows left in ``sending`` by a dead process become ``uncertain`` (reported, never
         resent). Without a cluster member that is every ``sending`` row (call it at start);
         with one, only rows whose claiming process no longer holds its liveness lock."""
+        async with self._write_lock:
+            self._stale = True  # rows behind the recovered ones may go now
+            return await self._recover()
+
+    async def _recover(self) -> int:
         now = self.engine.clock.now()
         async with self.engine.transaction() as session:
             query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING)
@@ -276,93 +571,165 @@ class OutboxSender:
                 )
         return len(uncertain)
 
+    # --- the cache of heads ----------------------------------------------------------
+
+    def _queue(self, channel_id: int, bulk: bool) -> _Queue:
+        queue = self._queues.get((channel_id, bulk))
+        if queue is None:
+            queue = self._queues[(channel_id, bulk)] = _Queue()
+        return queue
+
+    def _remember(self, heads: Iterable[_Head]) -> None:
+        """Put heads (new ones, or rows back to ``pending``) into the cache."""
+        touched = set()
+        for head in heads:
+            if head.channel_id in self.connectors:
+                self._queue(head.channel_id, head.bulk).add(head)
+                touched.add((head.channel_id, head.bulk))
+        for key in touched:
+            self._queues[key].trim(2 * self._window)
+
+    async def _read_heads(
+        self, session: AsyncSession, channel_ids: Sequence[int], bulk: bool
+    ) -> list[_Head]:
+        """The oldest heads of one kind in these channels, due or not: at most a window."""
+        found = await session.execute(
+            self._read_heads_query, {"channels": list(channel_ids), "bulk": bulk}
+        )
+        return [_head(r) for r in found]
+
+    def _replace(self, channel_ids: Iterable[int], bulk: bool, heads: list[_Head]) -> None:
+        boundary = heads[-1].key if len(heads) >= self._window else None
+        for channel_id in channel_ids:
+            self._queues[(channel_id, bulk)] = _Queue(boundary)
+        for head in heads:
+            self._queues[(head.channel_id, bulk)].add(head)
+
+    async def _refresh(self, now: datetime, budgets: Mapping[int, int]) -> None:
+        """Read the queue where the cache may lack rows that could go now: all of it when
+        the cache is stale; else the kinds of channels with free slots whose cached heads
+        ran short of a read that stopped at its window."""
+        served = frozenset(self.connectors)
+        if served != self._read_channels:
+            self._stale = True
+        if self._stale:
+            channels = sorted(served)
+            async with self.engine.db.sessions() as session:
+                # SQLite: the rows added after this read are those with a higher id
+                seen = await session.scalar(_MAX_ID) if self.engine.is_sqlite else None
+                reads = [(b, await self._read_heads(session, channels, b)) for b in (False, True)]
+            self._queues.clear()
+            for bulk, heads in reads:
+                self._replace(channels, bulk, heads)
+            self._seen = int(seen or 0) if self.engine.is_sqlite else None
+            self._unread = False
+            self._read_channels = served
+            self._read_at = now
+            self._stale = False
+        for bulk in (False, True):
+            short = [c for c, n in budgets.items() if self._short(c, bulk, now, n)]
+            if short:
+                async with self.engine.db.sessions() as session:
+                    heads = await self._read_heads(session, short, bulk)
+                self._replace(short, bulk, heads)
+
+    def _short(self, channel_id: int, bulk: bool, now: datetime, budget: int) -> bool:
+        """The queue was cut at a read's window (one busy channel may fill it), its due
+        heads cannot fill the free slots, and uncached heads may be due: read again."""
+        queue = self._queue(channel_id, bulk)
+        return (
+            queue.boundary is not None
+            and queue.boundary[0] <= now
+            and queue.due_count(now, budget) < budget
+        )
+
+    async def _read_new(self, session: AsyncSession, write: _Write) -> None:
+        """SQLite: the heads among rows added since the last read (ids grow in commit
+        order there: one writer at a time)."""
+        self._unread = False
+        if self._seen is None:
+            write.stale = True
+            return
+        connection = await session.connection()
+        found = [
+            _head(r)
+            for r in await connection.execute(
+                self._read_new_query, {"seen": self._seen, "channels": sorted(self.connectors)}
+            )
+        ]
+        if len(found) >= self._window:
+            write.stale = True  # more than a window at once (a broadcast): read it all
+        write.heads += found
+        self._seen = max(self._seen, int((await connection.execute(_MAX_ID)).scalar() or 0))
+
+    async def _successors(
+        self, session: AsyncSession, done: Sequence[tuple[int, int, int]], write: _Write
+    ) -> None:
+        """The rows that became heads now that these (row id, channel, contact) are final:
+        each chat's oldest waiting row, if it is pending."""
+        if not done:
+            return
+        chats = {(channel_id, contact_id) for _, channel_id, contact_id in done}
+        connection = await session.connection()
+        found = await connection.execute(
+            self._successors_query,
+            {
+                "contacts": sorted({c for _, c in chats}),
+                "channels": sorted({ch for ch, _ in chats}),
+                "after": min(row_id for row_id, _, _ in done),
+            },
+        )
+        write.heads += [_head(r) for r in found if (r.channel_id, r.contact_id) in chats]
+
     # --- claiming ------------------------------------------------------------------
 
-    def _budgets(self) -> dict[int, int]:
-        """Free in-flight slots per connected channel (channels with none left out)."""
+    def _budgets(
+        self, now: datetime, result: SendRound, freed: Mapping[int, int]
+    ) -> dict[int, int]:
+        """Free in-flight slots per connected channel that the bot's own limit lets send
+        now (channels with none left out); ``freed``: slots this transaction frees."""
         budgets = {}
+        stamp = now.timestamp()
         for channel_id in sorted(self.connectors):
-            free = self.max_in_flight - self._in_flight.get(channel_id, 0)
-            if free > 0:
-                budgets[channel_id] = free
+            free = (
+                self.max_in_flight - self._in_flight.get(channel_id, 0) + freed.get(channel_id, 0)
+            )
+            if free <= 0:
+                continue
+            # claim no more than the bot may send now, and nothing while it is at its limit
+            room, wait = self.limiter.channel_room(self.connectors[channel_id].channel.key, stamp)
+            if room:
+                budgets[channel_id] = min(free, room)
+            else:
+                result.later(now + timedelta(milliseconds=max(1, math.ceil(wait * 1000))))
         return budgets
 
-    async def _read_candidates(
-        self,
-        session: AsyncSession,
-        now: datetime,
-        channel_ids: Sequence[int],
-        window: int,
-        result: SendRound,
-    ) -> tuple[list[OutboxMessage], list[OutboxMessage]]:
-        """(transactional, bulk) rows that may go now, oldest first, each the oldest
-        waiting row of its chat; on PostgreSQL locked ``FOR UPDATE SKIP LOCKED``. With
-        none, ``result.next_at`` learns when the next pending row is due."""
-        earlier = aliased(OutboxMessage)
-        waiting = (OutboxStatus.PENDING, OutboxStatus.SENDING)
-        found: list[list[OutboxMessage]] = []
-        for bulk in (False, True):
-            query = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                    OutboxMessage.not_before <= now,
-                    OutboxMessage.channel_id.in_(channel_ids),
-                    OutboxMessage.bulk.is_(bulk),
-                    ~exists().where(
-                        earlier.channel_id == OutboxMessage.channel_id,
-                        earlier.contact_id == OutboxMessage.contact_id,
-                        earlier.id < OutboxMessage.id,
-                        earlier.status.in_(waiting),
-                    ),
-                )
-                .order_by(OutboxMessage.not_before, OutboxMessage.id)
-                .limit(window)
-            )
-            if not self.engine.is_sqlite:
-                query = query.with_for_update(of=OutboxMessage, skip_locked=True)
-            found.append(list((await session.scalars(query)).all()))
-        if found[0] or found[1]:
-            return found[0], found[1]  # the caller comes back soon anyway
-        later: datetime | None = await session.scalar(
-            select(func.min(OutboxMessage.not_before)).where(
-                OutboxMessage.status == OutboxStatus.PENDING,
-                OutboxMessage.not_before > now,
-                OutboxMessage.channel_id.in_(channel_ids),
-            )
-        )
-        if later is not None:
-            result.later(later)
-        return found[0], found[1]
-
     def _choose(
-        self,
-        transactional: list[OutboxMessage],
-        bulk: list[OutboxMessage],
-        budgets: dict[int, int],
-        limit: int,
-        now: datetime,
-        result: SendRound,
-    ) -> list[_Go]:
-        """Rows that get a send slot now: per channel, transactional first, one bulk row
-        after every ``bulk_every`` transactional sends; each slot is taken from the
-        limiter (a row the limiter refuses stays pending; ``result.next_at`` says when
-        to ask again)."""
-        by_channel: dict[int, tuple[deque[OutboxMessage], deque[OutboxMessage]]] = {}
-        for rows, index in ((transactional, 0), (bulk, 1)):
-            for row in rows:
-                by_channel.setdefault(row.channel_id, (deque(), deque()))[index].append(row)
-        go: list[_Go] = []
+        self, budgets: dict[int, int], now: datetime, result: SendRound
+    ) -> list[tuple[_Head, OutgoingMessage, Connector]]:
+        """Cached heads that get a send slot now: per channel, transactional first, one
+        bulk row after every ``bulk_every`` transactional sends; each slot is taken from
+        the limiter (a row the limiter refuses stays cached; ``result.next_at`` says when
+        to ask again). The chosen rows leave the cache."""
+        limit = min(self.batch, sum(budgets.values()))
+        go: list[tuple[_Head, OutgoingMessage, Connector]] = []
         stamp = now.timestamp()
-        for channel_id, (first, second) in by_channel.items():
-            budget = budgets.get(channel_id, 0)
+        for channel_id, budget in budgets.items():
             connector = self.connectors[channel_id]
-            while (first or second) and budget > 0 and len(go) < limit:
-                take_bulk = bool(second) and (
-                    not first or self._streak.get(channel_id, 0) >= self.bulk_every
+            queues = (self._queue(channel_id, False), self._queue(channel_id, True))
+            first, second = queues[0].due(now), queues[1].due(now)
+            a, b = next(first, None), next(second, None)
+            while (a or b) and budget > 0 and len(go) < limit:
+                take_bulk = b is not None and (
+                    a is None or self._streak.get(channel_id, 0) >= self.bulk_every
                 )
-                row = second.popleft() if take_bulk else first.popleft()
-                message = OutgoingMessage.model_validate(row.payload)
+                head = b if take_bulk else a
+                assert head is not None
+                if take_bulk:
+                    b = next(second, None)
+                else:
+                    a = next(first, None)
+                message = head.outgoing()
                 wait = self.limiter.reserve(
                     message.channel.key, message.chat_id, message.chat_id < 0, stamp
                 )
@@ -370,123 +737,214 @@ class OutboxSender:
                     # whole milliseconds, at least one: float noise must not stall the loop
                     result.later(now + timedelta(milliseconds=max(1, math.ceil(wait * 1000))))
                     continue
+                queues[head.bulk].discard(head.id)
                 self._streak[channel_id] = 0 if take_bulk else self._streak.get(channel_id, 0) + 1
                 budget -= 1
-                go.append((row, message, connector))
+                go.append((head, message, connector))
         return go
 
-    async def _claim(self, now: datetime, result: SendRound) -> list[_Go]:
-        """Claim (mark ``sending``) the rows that go now; they count as in flight."""
-        async with self._claim_lock:
-            return await self._claim_locked(now, result)
+    def _later_from_cache(self, now: datetime, result: SendRound) -> None:
+        for (channel_id, _), queue in self._queues.items():
+            if channel_id in self.connectors:
+                at = queue.next_after(now)
+                if at is not None:
+                    result.later(at)
 
-    async def _claim_locked(self, now: datetime, result: SendRound) -> list[_Go]:
-        budgets = self._budgets()
-        stamp = now.timestamp()
-        for channel_id in list(budgets):
-            # read no more than the bot may send now, and nothing while it is at its limit
-            room, wait = self.limiter.channel_room(self.connectors[channel_id].channel.key, stamp)
-            if room:
-                budgets[channel_id] = min(budgets[channel_id], room)
-            else:
-                del budgets[channel_id]
-                result.later(now + timedelta(milliseconds=max(1, math.ceil(wait * 1000))))
-        if not budgets:
-            return []
-        limit = min(self.batch, sum(budgets.values()))
-        window = 2 * limit + 8  # some chats may be at their own limit
-        channel_ids = list(budgets)
+    async def _claim_rows(
+        self,
+        session: AsyncSession,
+        chosen: list[tuple[_Head, OutgoingMessage, Connector]],
+        now: datetime,
+        write: _Write,
+    ) -> None:
+        """Mark the chosen rows ``sending`` in one statement; rows no longer pending or
+        not due (cancelled, or changed by another process) are skipped, and the cache is
+        read again."""
+        if not chosen:
+            return
+        params: dict[str, Any] = {"ids": [h.id for h, _, _ in chosen], "now": now}
         if self.engine.is_sqlite:
-            # one process, one writer: read without the writer lock, then claim with one
-            # UPDATE that skips rows no longer pending (e.g. a cancelled broadcast)
-            async with self.engine.db.sessions() as session:
-                first, second = await self._read_candidates(
-                    session, now, channel_ids, window, result
-                )
-            go = self._choose(first, second, budgets, limit, now, result)
-            if go:
-                async with self.engine.transaction() as session:
-                    claimed = await session.execute(
-                        update(OutboxMessage)
-                        .where(
-                            OutboxMessage.id.in_([r.id for r, _, _ in go]),
-                            OutboxMessage.status == OutboxStatus.PENDING,
-                        )
-                        .values(status=OutboxStatus.SENDING, attempts=OutboxMessage.attempts + 1)
-                        .returning(OutboxMessage.id)
-                        .execution_options(synchronize_session=False)
-                    )
-                    ids = set(claimed.scalars())
-                go = [g for g in go if g[0].id in ids]
+            statement = _CLAIM_SQLITE
         else:
-            async with self.engine.db.sessions() as session, session.begin():
-                first, second = await self._read_candidates(
-                    session, now, channel_ids, window, result
+            statement = _CLAIM_POSTGRES
+            params["note"] = self._claim_note()
+        connection = await session.connection()
+        found = await connection.execute(statement, params)
+        # SQLite: only this process changes a pending row's payload, the cached one holds
+        claimed = {r.id: None if self.engine.is_sqlite else r.payload for r in found}
+        for head, message, connector in chosen:
+            if head.id not in claimed:
+                write.stale = True
+                continue
+            payload = claimed[head.id] or head.payload
+            if payload != head.payload:  # another process wrote invite links in
+                message = OutgoingMessage.model_validate(payload)
+            write.go.append(
+                _Go(
+                    head.id,
+                    head.channel_id,
+                    head.contact_id,
+                    head.bulk,
+                    payload,
+                    message,
+                    connector,
                 )
-                go = self._choose(first, second, budgets, limit, now, result)
-                note = self._claim_note()
-                for row, _, _ in go:
-                    row.status = OutboxStatus.SENDING
-                    row.attempts = (row.attempts or 0) + 1
-                    row.error = note
-        for row, _, _ in go:
-            self._in_flight[row.channel_id] = self._in_flight.get(row.channel_id, 0) + 1
-        return go
+            )
+
+    async def _claim(self, now: datetime, result: SendRound, *, fresh: bool = False) -> list[_Go]:
+        """Claim (mark ``sending``) the rows that go now; they count as in flight. Outcomes
+        waiting to be recorded share the transaction. ``fresh``: rows were added since the
+        last claim."""
+        async with self._write_lock:
+            if fresh:
+                if self.engine.is_sqlite:
+                    self._unread = True  # read by the next transaction with a free slot
+                else:
+                    self._stale = True  # ids do not grow in commit order there: read it all
+            return await self._write(now, result, claim=True, read=True)
+
+    def _release(self, go: _Go) -> None:
+        if not go.released:
+            go.released = True
+            self._in_flight[go.channel_id] -= 1
+
+    async def _write(
+        self,
+        now: datetime,
+        result: SendRound,
+        *,
+        claim: bool,
+        read: bool = False,
+        mine: _Pending | None = None,
+    ) -> list[_Go]:
+        """One transaction of the sender (call it holding the write lock): record the
+        outcomes waiting, learn the heads that appeared (the chats' next rows; on SQLite
+        the rows added since the last read), claim what may go now. ``read``: may read
+        the queue first; without it, claims come only from a cache that needs no reading.
+        ``mine``: the caller's own outcome (the others are queued again on failure)."""
+        items, self._to_record = self._to_record, []
+        try:
+            budgets: dict[int, int] = {}
+            if claim:
+                freed: dict[int, int] = {}
+                for p in items:
+                    if not p.go.released:
+                        freed[p.go.channel_id] = freed.get(p.go.channel_id, 0) + 1
+                budgets = self._budgets(now, result, freed)
+                if read:
+                    await self._refresh(now, budgets)
+                elif self._stale or frozenset(self.connectors) != self._read_channels:
+                    budgets = {}  # the sender loop reads, then claims
+                else:  # where the cache runs short, the loop reads the queue, then claims
+                    budgets = {
+                        c: n
+                        for c, n in budgets.items()
+                        if not self._short(c, False, now, n) and not self._short(c, True, now, n)
+                    }
+            # new rows matter only when a slot is free to send them
+            unread = bool(budgets) and self._unread and not self._stale
+            if (
+                not items
+                and not unread
+                and not any(
+                    self._queue(c, bulk).has_due(now) for c in budgets for bulk in (False, True)
+                )
+            ):
+                self._later_from_cache(now, result)
+                return []
+            write = _Write()
+            chosen = []
+            if not items and not unread:  # a claim only: none without a row to claim
+                chosen = self._choose(budgets, now, result)
+                if not chosen:
+                    self._later_from_cache(now, result)
+                    return []
+            async with self.engine.transaction() as session:
+                if items:
+                    await self._record(session, items, now, write, learn=claim)
+                if unread:
+                    await self._read_new(session, write)
+                if items or unread:
+                    # the chats' next rows and the new rows may go in this transaction
+                    self._remember(write.heads)
+                    chosen = self._choose(budgets, now, result) if budgets else []
+                await self._claim_rows(session, chosen, now, write)
+        except BaseException:
+            self._stale = True  # the cache may hold what the rollback undid
+            self._to_record[:0] = [p for p in items if p is not mine]
+            raise
+        for p, outcome in zip(items, write.outcomes, strict=True):
+            self._release(p.go)
+            p.done.set_result(outcome)
+        for g in write.go:
+            self._in_flight[g.channel_id] = self._in_flight.get(g.channel_id, 0) + 1
+        if write.stale:
+            self._stale = True
+        self._later_from_cache(now, result)
+        return write.go
 
     # --- sending and recording -----------------------------------------------------
 
     async def _deliver(self, go: _Go) -> str:
         """Send one claimed row and commit its outcome right after."""
-        row, message, connector = go
         try:
-            if invite_placeholders(row.payload):
+            if invite_placeholders(go.payload):
                 return await self._resolve_invite_links(go)
             try:
-                sent = await connector.send(message)
+                sent = await go.connector.send(go.message)
             except Exception as exc:  # a connector bug or a lost connection mid-call
                 sent = SendResult.failure(
                     SendErrorKind.NETWORK, f"{type(exc).__name__}: {exc}", maybe_delivered=True
                 )
             return await self._commit(go, sent)
         finally:
-            self._in_flight[row.channel_id] -= 1
+            self._release(go)  # already done if its outcome was recorded
 
     async def _resolve_invite_links(self, go: _Go) -> str:
         """Make (or re-use) the invite links a claimed row's placeholders stand for, store
         them in the row and put it back to ``pending``; the send is a later claim's job."""
-        row = go[0]
         now = self.engine.clock.now()
         urls: dict[str, str] = {}
         try:
-            for placeholder, token, chat_id in invite_placeholders(row.payload):
+            for placeholder, token, chat_id in invite_placeholders(go.payload):
                 urls[placeholder] = await self._invite_link(token, chat_id, now)
         except _InviteLinkFailure as failure:
             return await self._commit(go, SendResult.failure(failure.kind, str(failure)))
-        async with self.engine.transaction() as session:
-            query = select(OutboxMessage).where(OutboxMessage.id == row.id)
-            if not self.engine.is_sqlite:
-                query = query.with_for_update()
-            fresh = await session.scalar(query.execution_options(populate_existing=True))
-            if fresh is None or fresh.status is not OutboxStatus.SENDING:
-                return SKIPPED  # a peer took this process for dead
-            fresh.payload = _substitute(fresh.payload, urls)
-            fresh.status = OutboxStatus.PENDING
-            fresh.not_before = now
-            fresh.attempts = max(0, (fresh.attempts or 0) - 1)  # nothing was sent
-            fresh.error = None
-            session.add(
-                HistoryEvent(
-                    contact_id=fresh.contact_id,
-                    at=now,
-                    kind="link.invite_ready",
-                    run_id=fresh.run_id,
-                    funnel_version_id=fresh.funnel_version_id,
-                    node_id=fresh.node_id,
-                    channel_id=fresh.channel_id,
-                    details={"outbox_id": fresh.id, "invite_links": sorted(urls.values())},
-                )
+        async with self._write_lock:
+            now = self.engine.clock.now()
+            async with self.engine.transaction() as session:
+                query = select(OutboxMessage).where(OutboxMessage.id == go.id)
+                if not self.engine.is_sqlite:
+                    query = query.with_for_update()
+                fresh = await session.scalar(query.execution_options(populate_existing=True))
+                if fresh is None or fresh.status is not OutboxStatus.SENDING:
+                    fresh = None  # a peer took this process for dead
+                else:
+                    fresh.payload = _substitute(fresh.payload, urls)
+                    fresh.status = OutboxStatus.PENDING
+                    fresh.not_before = now
+                    fresh.attempts = max(0, (fresh.attempts or 0) - 1)  # nothing was sent
+                    fresh.error = None
+                    session.add(
+                        HistoryEvent(
+                            contact_id=fresh.contact_id,
+                            at=now,
+                            kind="link.invite_ready",
+                            run_id=fresh.run_id,
+                            funnel_version_id=fresh.funnel_version_id,
+                            node_id=fresh.node_id,
+                            channel_id=fresh.channel_id,
+                            details={"outbox_id": fresh.id, "invite_links": sorted(urls.values())},
+                        )
+                    )
+            self._release(go)
+            if fresh is None:
+                self._stale = True
+                return SKIPPED
+            # still the oldest waiting row of its chat: it goes in a later claim
+            self._remember(
+                [_Head(go.id, go.channel_id, go.contact_id, now, go.bulk, fresh.payload)]
             )
-        self.engine.outbox_wakeup.set()
         return RETRIED
 
     async def _invite_link(self, token: str, chat_id: int, now: datetime) -> str:
@@ -561,129 +1019,177 @@ class OutboxSender:
         return link
 
     async def _commit(self, go: _Go, sent: SendResult) -> str:
-        """Group commit: whoever holds the lock records every result queued so far, so
-        results that return together share one transaction, and none waits for more
-        than the commit in progress."""
+        """Group commit: whoever holds the write lock records every result queued so far,
+        so results that return together share one transaction, and none waits for more
+        than the transaction in progress. Under :meth:`run_forever` that transaction also
+        claims the rows that may go in the freed slots (the chat's next row among them)
+        and starts their sends."""
         item = _Pending(go, sent, asyncio.get_running_loop().create_future())
         self._to_record.append(item)
-        async with self._record_lock:
-            if not item.done.done():
-                items, self._to_record = self._to_record, []
-                try:
-                    outcomes = await self._record([(p.go, p.sent) for p in items])
-                except BaseException:
-                    # the others record themselves when they get the lock
-                    self._to_record[:0] = [p for p in items if p is not item]
-                    raise
-                for p, outcome in zip(items, outcomes, strict=True):
-                    p.done.set_result(outcome)
+        try:
+            async with self._write_lock:
+                if not item.done.done():
+                    spawn = self._spawn
+                    claimed = await self._write(
+                        self.engine.clock.now(), SendRound(), claim=spawn is not None, mine=item
+                    )
+                    if claimed and spawn is not None:
+                        spawn(claimed)
+        finally:
+            if not item.done.done() and item in self._to_record:
+                self._to_record.remove(item)  # cancelled: nobody records it now
         return item.done.result()
 
     async def send_round(self) -> SendRound:
-        """Claim the rows that may go now and send them; returns when all are recorded."""
+        """Read the queue, claim the rows that may go now and send them; returns when all
+        are recorded."""
         now = self.engine.clock.now()
         result = SendRound()
+        self._stale = True  # rows may have been written by anyone since the last round
         go = await self._claim(now, result)
         if go:
             for outcome in await asyncio.gather(*(self._deliver(g) for g in go)):
                 result.count(outcome)
         return result
 
-    async def _record(self, done: list[tuple[_Go, SendResult]]) -> list[str]:
-        now = self.engine.clock.now()
-        async with self.engine.transaction() as session:
-            query = select(OutboxMessage).where(OutboxMessage.id.in_([go[0].id for go, _ in done]))
-            if not self.engine.is_sqlite:
-                query = query.with_for_update()
-            rows = {
-                r.id: r
-                for r in (
-                    await session.scalars(query.execution_options(populate_existing=True))
-                ).all()
-            }
-            return [
-                await self._record_one(session, rows[go[0].id], go[1], sent, now)
-                for go, sent in done
-            ]
-
-    async def _record_one(
+    async def _record(
         self,
         session: AsyncSession,
-        row: OutboxMessage,
-        message: OutgoingMessage,
+        items: list[_Pending],
+        now: datetime,
+        write: _Write,
+        *,
+        learn: bool,
+    ) -> None:
+        """The outcomes of returned sends: one UPDATE (executemany) for the rows, one
+        INSERT each for history and notifications; with ``learn``, the chats' next rows
+        become cached heads."""
+        connection = await session.connection()
+        found = await connection.execute(self._sending_rows, {"ids": [p.go.id for p in items]})
+        rows = {r.id: r for r in found}
+        changes: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        notes: list[dict[str, Any]] = []
+        done: list[tuple[int, int, int]] = []  # (row id, channel, contact) now final
+
+        for p in items:
+            go, sent = p.go, p.sent
+            row = rows.get(go.id)
+            if row is None:
+                # a peer took this process for dead and reported the row uncertain
+                write.outcomes.append(SKIPPED)
+                write.stale = True
+                continue
+            change: dict[str, Any] = {
+                "b_id": row.id,
+                "b_sent_at": None,
+                "b_message_id": None,
+                "b_error": None,
+                "b_not_before": None,
+            }
+            changes.append(change)
+
+            def event(kind: str, row: Any = row, **details: Any) -> None:
+                history.append(
+                    {
+                        "contact_id": row.contact_id,
+                        "at": now,
+                        "kind": kind,
+                        "run_id": row.run_id,
+                        "funnel_version_id": row.funnel_version_id,
+                        "node_id": row.node_id,
+                        "channel_id": row.channel_id,
+                        "details": {"outbox_id": row.id, **details},
+                    }
+                )
+
+            def notify(text: str, row: Any = row, **details: Any) -> None:
+                notes.append(
+                    {
+                        "kind": NotificationKind.SEND_ERROR,
+                        "contact_id": row.contact_id,
+                        "run_id": row.run_id,
+                        "channel_id": row.channel_id,
+                        "text": text,
+                        "details": {"outbox_id": row.id, **details},
+                        "created_at": now,
+                    }
+                )
+
+            outcome = self._outcome(row, go, sent, now, change, event, notify)
+            if outcome in (SENT, FAILED, UNCERTAIN):
+                done.append((row.id, row.channel_id, row.contact_id))
+            else:  # back to pending: still the oldest waiting row of its chat
+                write.heads.append(
+                    _Head(
+                        go.id, go.channel_id, go.contact_id, change["b_not_before"], go.bulk,
+                        go.payload, go.message,
+                    )
+                )  # fmt: skip
+            if sent.error is not None and sent.error.kind is SendErrorKind.BLOCKED:
+                # the contact's status in that channel becomes blocked (tags stay)
+                status = await session.get(ContactChannel, (row.contact_id, row.channel_id))
+                if status is not None and status.status is not SubscriptionStatus.BLOCKED:
+                    status.status = SubscriptionStatus.BLOCKED
+                    status.status_changed_at = now
+            write.outcomes.append(outcome)
+        if changes:
+            await connection.execute(_RECORD, changes)
+        if history:
+            await connection.execute(insert(_HISTORY), history)
+        if notes:
+            await connection.execute(insert(_NOTIFICATIONS), notes)
+        if learn:
+            await self._successors(session, done, write)
+
+    def _outcome(
+        self,
+        row: Any,
+        go: _Go,
         sent: SendResult,
         now: datetime,
+        change: dict[str, Any],
+        event: Callable[..., None],
+        notify: Callable[..., None],
     ) -> str:
-        if row.status is not OutboxStatus.SENDING:
-            # a peer took this process for dead and reported the row uncertain
-            return SKIPPED
-
-        def history(kind: str, **details: Any) -> None:
-            session.add(
-                HistoryEvent(
-                    contact_id=row.contact_id,
-                    at=now,
-                    kind=kind,
-                    run_id=row.run_id,
-                    funnel_version_id=row.funnel_version_id,
-                    node_id=row.node_id,
-                    channel_id=row.channel_id,
-                    details={"outbox_id": row.id, **details},
-                )
-            )
-
-        def notify(text: str, **details: Any) -> None:
-            session.add(
-                Notification(
-                    kind=NotificationKind.SEND_ERROR,
-                    contact_id=row.contact_id,
-                    run_id=row.run_id,
-                    channel_id=row.channel_id,
-                    text=text,
-                    details={"outbox_id": row.id, **details},
-                    created_at=now,
-                )
-            )
-
+        """Fill ``change`` (the row's new columns) for one returned send; returns the
+        outcome."""
         if sent.ok:
-            row.status = OutboxStatus.SENT
-            row.sent_at = now
-            row.telegram_message_id = sent.message_id
-            row.error = None
-            history("message.sent", telegram_message_id=sent.message_id)
+            change.update(b_status=OutboxStatus.SENT, b_sent_at=now, b_message_id=sent.message_id)
+            event("message.sent", telegram_message_id=sent.message_id)
             return SENT
         error = sent.error
         assert error is not None
-        row.error = f"{error.kind.value}: {error.description}"
+        change["b_error"] = described = f"{error.kind.value}: {error.description}"
         if error.kind is SendErrorKind.RETRY_AFTER:
             retry = float(error.retry_after or 1.0)
-            row.status = OutboxStatus.PENDING
-            row.not_before = now + timedelta(seconds=retry)
+            change.update(
+                b_status=OutboxStatus.PENDING, b_not_before=now + timedelta(seconds=retry)
+            )
+            message = go.message
             self.limiter.penalise(message.channel.key, message.chat_id, retry, now.timestamp())
             return RETRIED
         if error.kind is SendErrorKind.BLOCKED:
-            row.status = OutboxStatus.FAILED
-            status = await session.get(ContactChannel, (row.contact_id, row.channel_id))
-            if status is not None and status.status is not SubscriptionStatus.BLOCKED:
-                status.status = SubscriptionStatus.BLOCKED
-                status.status_changed_at = now
-            history("message.failed", error=row.error, blocked=True)
+            change["b_status"] = OutboxStatus.FAILED
+            event("message.failed", error=described, blocked=True)
             return FAILED
         if error.kind is SendErrorKind.NETWORK and error.maybe_delivered:
-            row.status = OutboxStatus.UNCERTAIN
-            history("message.uncertain", error=row.error)
+            change["b_status"] = OutboxStatus.UNCERTAIN
+            event("message.uncertain", error=described)
             notify(
                 "Не известно, дошло ли сообщение (сетевая ошибка); повторно не отправлено.",
                 uncertain=True,
             )
             return UNCERTAIN
         if error.retryable and row.attempts < self.max_attempts:
-            row.status = OutboxStatus.PENDING
-            row.not_before = now + timedelta(seconds=min(300, 2**row.attempts))
+            change.update(
+                b_status=OutboxStatus.PENDING,
+                b_not_before=now + timedelta(seconds=min(300, 2**row.attempts)),
+            )
             return RETRIED
-        row.status = OutboxStatus.FAILED
-        history("message.failed", error=row.error)
-        notify(f"Сообщение не отправлено: {row.error}")
+        change["b_status"] = OutboxStatus.FAILED
+        event("message.failed", error=described)
+        notify(f"Сообщение не отправлено: {described}")
         return FAILED
 
     async def flush(self, *, max_rounds: int = 1000) -> SendRound:
@@ -703,17 +1209,23 @@ class OutboxSender:
     async def run_forever(self, *, idle: timedelta = timedelta(seconds=30)) -> None:
         """The sender loop of the daemon (cancel to stop). Sends overlap: a row is claimed
         as soon as its chat, its bot's in-flight slots and the limiter allow, without
-        waiting for the slowest send of a round. Rows written by other processes wake
-        nobody here, so with several processes pass a short ``idle``. Cancelled, it lets
-        the sends in flight finish (up to ``drain_timeout``) so their outcome is kept."""
+        waiting for the slowest send of a round — usually by the transaction that records
+        the send that freed the slot. The loop keeps the heads it has read in memory and
+        reads the queue again only when that cache may miss something: at start, when a
+        claim finds a row changed elsewhere, when a read stopped at its window and ran
+        short, and at least every ``idle``; on SQLite the engine's wakeup makes it read
+        only the rows added since. Rows written by other processes wake nobody here, so
+        with several processes pass a short ``idle``. Cancelled, it lets the sends in
+        flight finish (up to ``drain_timeout``) so their outcome is kept."""
         await self.recover()
         recovered_at = time.monotonic()
         engine = self.engine
         tasks: set[asyncio.Task[str]] = set()
+        freed = asyncio.Event()
 
         def finished(task: asyncio.Task[str]) -> None:
             tasks.discard(task)
-            engine.outbox_wakeup.set()  # a slot is free, the chat's next row may go
+            freed.set()  # a slot is free, the chat's next row may go
             if not task.cancelled() and task.exception() is not None:
                 log.error(
                     "recording an outbox send failed; the row stays 'sending' until the "
@@ -721,6 +1233,14 @@ class OutboxSender:
                     exc_info=task.exception(),
                 )
 
+        def spawn(go: list[_Go]) -> None:
+            for g in go:
+                task = asyncio.create_task(self._deliver(g), name=f"outbox-send:{g.id}")
+                tasks.add(task)
+                task.add_done_callback(finished)
+
+        self._spawn = spawn
+        self._stale = True
         try:
             while True:
                 if (
@@ -729,27 +1249,48 @@ class OutboxSender:
                 ):
                     await self.recover()  # rows a dead peer left in sending
                     recovered_at = time.monotonic()
+                fresh = engine.outbox_wakeup.is_set()
                 engine.outbox_wakeup.clear()
+                freed.clear()
                 now = engine.clock.now()
+                if self._read_at is None or now - self._read_at >= idle:
+                    self._stale = True  # rows of other processes, or changed elsewhere
                 result = SendRound()
-                go = await self._claim(now, result)
-                for g in go:
-                    task = asyncio.create_task(self._deliver(g), name=f"outbox-send:{g[0].id}")
-                    tasks.add(task)
-                    task.add_done_callback(finished)
-                if len(go) >= self.batch:
-                    continue  # more may go at once
+                go = await self._claim(now, result, fresh=fresh)
+                spawn(go)
+                if len(go) >= self.batch or self._stale:
+                    continue  # more may go at once, or a row changed elsewhere: read again
                 now = engine.clock.now()
-                until = result.next_at if result.next_at is not None else now + idle
-                await wait_until_or_event(
-                    engine.clock, min(until, now + idle), engine.outbox_wakeup
-                )
+                until = now + idle
+                if self._read_at is not None:
+                    until = min(until, max(now, self._read_at + idle))
+                if result.next_at is not None:
+                    until = min(until, result.next_at)
+                await _wait_for_any(engine.clock, until, engine.outbox_wakeup, freed)
         finally:
-            if tasks:
-                _, late = await asyncio.wait(set(tasks), timeout=self.drain_timeout)
-                for task in late:
-                    task.cancel()  # its row stays sending: uncertain at the next start
-                await asyncio.gather(*late, return_exceptions=True)
+            self._spawn = None  # no more claims; a transaction under way may still start sends
+            deadline = asyncio.get_running_loop().time() + self.drain_timeout
+            while tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
+                await asyncio.wait(set(tasks), timeout=left)
+            late = set(tasks)
+            for task in late:
+                task.cancel()  # its row stays sending: uncertain at the next start
+            await asyncio.gather(*late, return_exceptions=True)
+
+
+async def _wait_for_any(clock: Clock, when: datetime, *events: asyncio.Event) -> None:
+    """Wait until ``when`` or until one of ``events`` is set."""
+    if any(e.is_set() for e in events):
+        return
+    waiters: list[asyncio.Future[Any]] = [asyncio.ensure_future(clock.sleep_until(when))]
+    waiters += [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def contact_user_id(engine: ProjectEngine, contact_id: int) -> int | None:
