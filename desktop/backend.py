@@ -524,6 +524,22 @@ class EmbeddedBackend:
         with channel_errors():
             return await self.service.get_project_settings(project)  # type: ignore[no-any-return]
 
+    async def get_notify_chat(self, project: str) -> dict[str, Any] | None:
+        return await self.service.get_notify_chat(project)  # type: ignore[no-any-return]
+
+    async def set_notify_chat(
+        self, project: str, chat_id: int | None, bot_id: int | None
+    ) -> dict[str, Any] | None:
+        from engine.admin_chat import NotifyChatError
+
+        try:
+            return await self.service.set_notify_chat(project, chat_id, bot_id)  # type: ignore[no-any-return]
+        except NotifyChatError as exc:
+            raise BackendError(str(exc)) from exc
+
+    async def list_stuck(self, project: str) -> list[dict[str, Any]]:
+        return await self.service.list_stuck(project)  # type: ignore[no-any-return]
+
     async def update_project_settings(
         self, project: str, *, timezone: str | None = None, manager_labels: bool | None = None
     ) -> dict[str, Any]:

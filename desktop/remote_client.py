@@ -622,6 +622,25 @@ class RemoteBackend:
         out: dict[str, Any] = (await self._call("GET", f"{self._p(project)}/settings")).json()
         return out
 
+    async def get_notify_chat(self, project: str) -> dict[str, Any] | None:
+        chat: dict[str, Any] | None = (await self.get_project_settings(project)).get("notify_chat")
+        return chat
+
+    async def set_notify_chat(
+        self, project: str, chat_id: int | None, bot_id: int | None
+    ) -> dict[str, Any] | None:
+        body = {"notify_chat": None if chat_id is None else {"chat_id": chat_id, "bot_id": bot_id}}
+        path = f"{self._p(project)}/settings"
+        chat: dict[str, Any] | None = (
+            (await self._call("PATCH", path, json=body)).json().get("notify_chat")
+        )
+        return chat
+
+    async def list_stuck(self, project: str) -> list[dict[str, Any]]:
+        path = f"{self._p(project)}/stuck"
+        rows: list[dict[str, Any]] = (await self._call("GET", path, params={"limit": 1000})).json()
+        return rows
+
     async def update_project_settings(
         self, project: str, *, timezone: str | None = None, manager_labels: bool | None = None
     ) -> dict[str, Any]:

@@ -34,11 +34,13 @@ from connectors.base import Connector, ConnectorState
 from db.models import Channel, ChannelKind, Secret, SecretPurpose
 from db.project_database import ProjectDatabase
 from db.workspace import Project
+from engine.admin_chat import AdminChatForwarder
 from engine.clock import Clock, SystemClock
 from engine.cluster import ClusterMember, intake_key
 from engine.outbox import OutboxSender
 from engine.project_engine import ProjectEngine
 from engine.service import WorkspaceService
+from engine.stuck import STUCK_AFTER, StuckWatchdog
 
 if TYPE_CHECKING:
     from connectors.telegram_user import ClientFactory
@@ -80,6 +82,10 @@ class ProjectRuntime:
     """R15: per running manager account, its :class:`LabelSync` (tag labels in names)."""
     fingerprints: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     """What each channel was started with (see :meth:`EngineDaemon.reload_channels`)."""
+    admin_chat: AdminChatForwarder | None = None
+    """R9: copies new notifications to the project's Telegram admin chat, if one is set."""
+    watchdog: StuckWatchdog | None = None
+    """R5/R9: finds stuck contacts every minute and notifies the admins once per run."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +104,22 @@ class DaemonSettings:
     """A manager message older than this when it reaches the engine (replayed by a
     catch-up after a long downtime) fires no funnels; it is recorded and the admins are
     told. None: no limit."""
+    notify_poll: float = 5.0
+    """R9: seconds between looks for notifications to copy to the admin chat."""
+    notify_interval: float = 3.0
+    """R9: the least seconds between two messages to the admin chat (Telegram lets a
+    group get about 20 messages a minute); notifications queued meanwhile share one."""
+    stuck_every: float = 60.0
+    """R5: seconds between two looks for stuck contacts."""
+    stuck_after: timedelta = STUCK_AFTER
+    """R5: a live run whose timer is overdue by more than this is stuck."""
 
     @classmethod
     def from_env(cls) -> DaemonSettings:
         api_id = os.environ.get("VORONKA_TELEGRAM_API_ID")
         poll = os.environ.get("VORONKA_CLUSTER_POLL_S")
         max_age = os.environ.get("VORONKA_CATCH_UP_MAX_AGE_H", "").strip()
+        stuck_after = os.environ.get("VORONKA_STUCK_AFTER_MIN", "").strip()
         return cls(
             bot_api_base=os.environ.get("VORONKA_BOT_API_URL") or None,
             telegram_api_id=int(api_id) if api_id and api_id.isdigit() else None,
@@ -114,6 +130,7 @@ class DaemonSettings:
                 if not max_age
                 else (timedelta(hours=float(max_age)) if float(max_age) > 0 else None)
             ),
+            stuck_after=(timedelta(minutes=float(stuck_after)) if stuck_after else STUCK_AFTER),
         )
 
 
@@ -179,10 +196,23 @@ class EngineDaemon:
         idle: dict[str, timedelta] = {}
         if runtime.member is not None:
             idle = {"idle": timedelta(seconds=self.settings.cluster_poll)}
+        runtime.admin_chat = AdminChatForwarder(
+            engine,
+            runtime.connectors,
+            standby=runtime.standby,
+            failed=runtime.failed_channels,
+            interval=self.settings.notify_interval,
+            poll=self.settings.notify_poll,
+        )
+        runtime.watchdog = StuckWatchdog(
+            engine, every=self.settings.stuck_every, after=self.settings.stuck_after
+        )
         runtime.tasks += [
             asyncio.create_task(engine.timer_loop(**idle), name=f"timers:{project.name}"),
             asyncio.create_task(runtime.sender.run_forever(**idle), name=f"outbox:{project.name}"),
             asyncio.create_task(self._broadcast_loop(runtime), name=f"broadcasts:{project.name}"),
+            asyncio.create_task(runtime.admin_chat.run(), name=f"notify:{project.name}"),
+            asyncio.create_task(runtime.watchdog.run(), name=f"stuck:{project.name}"),
         ]
         if runtime.member is not None:
             runtime.tasks.append(
@@ -507,6 +537,9 @@ class EngineDaemon:
 
     async def stop(self) -> None:
         for runtime in self.projects.values():
+            if runtime.admin_chat is not None:  # a copy in flight is recorded first
+                with contextlib.suppress(Exception):
+                    await runtime.admin_chat.stop()
             for task in runtime.tasks:
                 if task.get_name().startswith("intake:"):
                     task.cancel()
@@ -582,6 +615,10 @@ class EngineDaemon:
                 "channels": channels,
                 "loops_alive": all(not t.done() for t in runtime.tasks),
             }
+            if runtime.admin_chat is not None:
+                projects[name]["notify_chat"] = runtime.admin_chat.health()
+            if runtime.watchdog is not None:
+                projects[name]["stuck"] = runtime.watchdog.health()
         healthy = all(p["loops_alive"] for p in projects.values())
         return {
             "status": "ok" if healthy else "degraded",

@@ -8,7 +8,7 @@ to remote desktops. Every method opens its own transaction and returns plain dat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -718,6 +718,31 @@ class WorkspaceService(_PanelOperations):
 
     async def get_project_settings(self, project: str) -> dict[str, Any]:
         return await self.channels_admin.get_project_settings(project)
+
+    async def get_notify_chat(self, project: str) -> dict[str, Any] | None:
+        """The Telegram chat notifications are copied to (R9), None if not set."""
+        from engine.admin_chat import notify_chat_info
+
+        async with (await self.database(project)).sessions() as session:  # type: ignore[attr-defined]
+            return await notify_chat_info(session)
+
+    async def set_notify_chat(
+        self, project: str, chat_id: int | None, bot_id: int | None
+    ) -> dict[str, Any] | None:
+        """Copy notifications to ``chat_id`` through ``bot_id`` (None: stop copying)."""
+        from engine import admin_chat
+
+        async with (await self.database(project)).sessions() as session, session.begin():  # type: ignore[attr-defined]
+            await admin_chat.set_notify_chat(session, chat_id, bot_id)
+        return await self.get_notify_chat(project)
+
+    async def list_stuck(self, project: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """The contacts stuck now (R5), as ``GET /projects/{p}/stuck`` lists them."""
+        from engine.stuck import find_stuck
+
+        async with (await self.database(project)).sessions() as session:  # type: ignore[attr-defined]
+            found = await find_stuck(session, datetime.now(UTC), limit=limit)
+        return [s.to_dict() for s in found]
 
     async def update_project_settings(
         self, project: str, *, timezone: str | None = None, manager_labels: bool | None = None

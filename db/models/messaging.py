@@ -101,11 +101,19 @@ class NotificationKind(enum.StrEnum):
 
 
 class Notification(Base):
-    """An item of the in-app notifications block (R9); resolved by a staff member."""
+    """An item of the in-app notifications block (R9); resolved by a staff member.
+
+    ``forwarded_at`` is set once the notification went to the project's Telegram admin
+    chat (:mod:`engine.admin_chat`); the forwarder reads the unforwarded ones along
+    (forwarded_at, id). The stuck-contact watchdog (:mod:`engine.stuck`) finds its earlier
+    notifications of a run by ``run_id``.
+    """
 
     __tablename__ = "notifications"
     __table_args__ = (
         Index("ix_notifications_resolved_at_created_at", "resolved_at", "created_at"),
+        Index("ix_notifications_forwarded_at_id", "forwarded_at", "id"),
+        Index("ix_notifications_run_id", "run_id"),
     )
 
     id: Mapped[int] = id_column()
@@ -124,3 +132,4 @@ class Notification(Base):
     created_at: Mapped[datetime] = created_at_column()
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     resolved_by: Mapped[str | None] = mapped_column(String(100))
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

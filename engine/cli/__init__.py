@@ -15,6 +15,7 @@ from engine.cli.bot_cmd import register as register_bot
 from engine.cli.engine_cmd import register as register_engine
 from engine.cli.funnel_cmd import register as register_funnel
 from engine.cli.manager_cmd import register as register_manager
+from engine.cli.notify_cmd import register as register_notify
 from engine.cli.project_cmd import register as register_project
 from engine.cli.simulate_cmd import register as register_simulate
 
@@ -39,3 +40,4 @@ def register_commands(commands: Any) -> None:
     register_funnel(commands)
     register_bot(commands)
     register_manager(commands)
+    register_notify(commands)

@@ -7,13 +7,15 @@ codes and passwords are never returned or logged. Writes need the admin role.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, SecretStr
 
-from engine.api.auth import ProjectAdmin, Reader
+from engine.admin_chat import CHAT_ID_LIMIT, NotifyChatError, notify_chat_info, set_notify_chat
+from engine.api.auth import ProjectAdmin, ProjectCtx, Reader
 from engine.channels_admin import (
     ChannelConflictError,
     ChannelError,
@@ -85,14 +87,43 @@ class LoginStep(BaseModel):
     channel: ChannelOut | None = None
 
 
+class NotifyChatOut(BaseModel):
+    chat_id: int = Field(description="The Telegram chat (group, channel, person) id")
+    bot_id: int | None = Field(description="The bot that posts (null: the default one)")
+    bot: str | None = Field(description="The name of the bot that posts (also the default)")
+    error: str | None = Field(description="Why the last copy failed (retried with back-off)")
+    error_at: datetime | None
+    retry_at: datetime | None
+    last_sent_at: datetime | None
+    pending: int = Field(description="Notifications waiting to be copied")
+
+
+class NotifyChatIn(BaseModel):
+    chat_id: int = Field(
+        gt=-CHAT_ID_LIMIT,
+        lt=CHAT_ID_LIMIT,
+        description="Telegram chat id: a group or channel (-100…) or a person; the bot must "
+        "be a member (an admin of a channel)",
+    )
+    bot_id: int | None = Field(
+        None, gt=0, description="The bot (channel id) that posts; default: the main bot"
+    )
+
+
 class SettingsOut(BaseModel):
     timezone: str
     manager_labels: bool = Field(description="R15: tag labels in the managers' contact names")
+    notify_chat: NotifyChatOut | None = Field(
+        None, description="R9: where notifications are copied in Telegram (null: nowhere)"
+    )
 
 
 class SettingsPatch(BaseModel):
     timezone: str | None = Field(None, min_length=1, max_length=64)
     manager_labels: bool | None = None
+    notify_chat: NotifyChatIn | None = Field(
+        None, description="R9: copy notifications to this Telegram chat; null stops copying"
+    )
 
 
 @router.post("/projects/{project}/bots", status_code=201, response_model=ChannelOut)
@@ -179,17 +210,43 @@ async def cancel_login(login_id: str, ctx: ProjectAdmin) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/projects/{project}/settings", response_model=SettingsOut)
+@router.get(
+    "/projects/{project}/settings", response_model=SettingsOut, response_model_exclude_unset=True
+)
 async def get_settings(ctx: Reader) -> SettingsOut:
-    return SettingsOut(**await ctx.state.service.get_project_settings(ctx.project.name))
+    """The project's settings; ``notify_chat`` only when notifications go to Telegram."""
+    settings = await ctx.state.service.get_project_settings(ctx.project.name)
+    return await _settings(ctx, settings)
 
 
-@router.patch("/projects/{project}/settings", response_model=SettingsOut)
+@router.patch(
+    "/projects/{project}/settings", response_model=SettingsOut, response_model_exclude_unset=True
+)
 async def update_settings(body: SettingsPatch, ctx: ProjectAdmin) -> SettingsOut:
+    """Change what is given; ``notify_chat: null`` stops copying notifications to Telegram."""
+    if "notify_chat" in body.model_fields_set:
+        chat = body.notify_chat
+        try:
+            async with (await ctx.db()).sessions() as session, session.begin():
+                await set_notify_chat(
+                    session,
+                    chat.chat_id if chat else None,
+                    chat.bot_id if chat else None,
+                )
+        except NotifyChatError as exc:
+            raise HTTPException(422, detail=f"notify_chat.{exc}") from None
     settings = await ctx.state.service.update_project_settings(
         ctx.project.name, timezone=body.timezone, manager_labels=body.manager_labels
     )
-    return SettingsOut(**settings)
+    return await _settings(ctx, settings)
+
+
+async def _settings(ctx: ProjectCtx, settings: dict[str, object]) -> SettingsOut:
+    async with (await ctx.db()).sessions() as session:
+        info = await notify_chat_info(session)
+    if info is None:
+        return SettingsOut(**settings)  # type: ignore[arg-type]
+    return SettingsOut(**settings, notify_chat=NotifyChatOut(**info))  # type: ignore[arg-type]
 
 
 def _step(step: dict[str, object]) -> LoginStep:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from db.models import Contact, Notification, NotificationKind, Product, Purchase
@@ -31,6 +31,7 @@ class NotificationOut(BaseModel):
     created_at: datetime
     resolved_at: datetime | None
     resolved_by: str | None
+    forwarded_at: datetime | None = None
 
 
 def _notification(n: Notification) -> NotificationOut:
@@ -45,6 +46,7 @@ def _notification(n: Notification) -> NotificationOut:
         created_at=n.created_at,
         resolved_at=n.resolved_at,
         resolved_by=n.resolved_by,
+        forwarded_at=n.forwarded_at,
     )
 
 
@@ -92,6 +94,52 @@ async def resolve_notification(notification_id: int, ctx: Editor) -> Notificatio
             n.resolved_at = datetime.now(UTC)
             n.resolved_by = f"staff:{ctx.actor}"
         return _notification(n)
+
+
+# --- stuck contacts (R5) -----------------------------------------------------------------
+
+
+class StuckRunOut(BaseModel):
+    run_id: int
+    reason: Literal["timer_overdue", "run_failed", "send_failed"]
+    since: datetime
+    mark: str
+    detail: str
+    contact_id: int
+    telegram_user_id: int
+    first_name: str | None
+    last_name: str | None
+    username: str | None
+    funnel_id: int
+    funnel: str
+    version: int
+    funnel_version_id: int
+    node_id: str
+    node: str = Field(description="The step's title")
+    status: str
+    channel_id: int | None
+    outbox_id: int | None
+
+
+@router.get("/projects/{project}/stuck", response_model=list[StuckRunOut], tags=["notifications"])
+async def list_stuck(
+    ctx: Reader,
+    after_min: Annotated[
+        int, Query(ge=1, le=10080, description="A timer overdue this long is stuck")
+    ] = 15,
+    limit: Limit = 200,
+) -> list[StuckRunOut]:
+    """Contacts stuck now, longest first: a live run whose timer is overdue, a run that
+    failed (and was not restarted), a live run whose last message failed. Move them with
+    ``POST …/runs/{run_id}/move``."""
+    from engine.stuck import find_stuck
+
+    now = datetime.now(UTC)
+    if ctx.state.engine_provider is not None:  # the running engine's clock
+        now = (await ctx.state.engine(ctx.project)).clock.now()
+    async with (await ctx.db()).sessions() as s:
+        stuck = await find_stuck(s, now, after=timedelta(minutes=after_min), limit=limit)
+    return [StuckRunOut(**item.to_dict()) for item in stuck]
 
 
 # --- purchases --------------------------------------------------------------------------
