@@ -46,6 +46,8 @@ class OutboxMessage(Base):
         Index("ix_outbox_status_not_before", "status", "not_before"),
         Index("ix_outbox_sent_at", "sent_at"),
         Index("ix_outbox_status_bulk_not_before", "status", "bulk", "not_before", "id"),
+        # "is an earlier row of this chat still waiting?" (engine.outbox, per-chat order)
+        Index("ix_outbox_chat_status_id", "contact_id", "channel_id", "status", "id"),
     )
 
     id: Mapped[int] = id_column()

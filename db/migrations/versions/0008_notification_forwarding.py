@@ -2,7 +2,7 @@
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-11-30 10:00:00.000000
+Create Date: 2026-11-29 22:00:00.000000
 """
 
 from __future__ import annotations
