@@ -92,7 +92,7 @@ def _queue_updates(fake: FakeTelegramBotAPI, bot: FakeBot, updates: int, users: 
 
 
 async def _wait_sent(fake: FakeTelegramBotAPI, bot: FakeBot, count: int) -> None:
-    await fake.wait_for(lambda: len(fake.sent(bot)) >= count, timeout=600, interval=0.002)
+    await fake.wait_for(lambda: fake.sent_count(bot) >= count, timeout=600, interval=0.002)
 
 
 async def bench_bare_aiogram(updates: int, users: int) -> Figure:

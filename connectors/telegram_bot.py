@@ -137,7 +137,7 @@ class TelegramBotConfig:
     media_root: Path | None = None  # relative media paths are looked up here
     poll_timeout: int = 25  # long-poll seconds
     send_timeout: float = 30.0  # seconds for one API call before it counts as a network error
-    parallel_contacts: int = 32  # contacts of one update batch submitted concurrently
+    parallel_contacts: int = 100  # contacts of one update batch submitted concurrently
     retry_min: float = 0.5  # polling back-off after an error (doubles up to retry_max)
     retry_max: float = 30.0
     callback_answer_after: float = 1.0  # answer a button press ourselves if the engine hasn't

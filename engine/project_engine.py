@@ -70,6 +70,7 @@ from engine.steps import (
     parse_callback_data,
     reply_port,
 )
+from graph.document import Reentry
 from graph.nodes.message import MessageProps
 from graph.nodes.triggers import (
     BotArrivalProps,
@@ -452,6 +453,9 @@ class ProjectEngine:
     async def _run_lane(self, lane: _Lane) -> None:
         try:
             while lane.queue:
+                # one loop turn first: callers scheduled together (e.g. the updates of one
+                # getUpdates answer) queue up and share the transaction
+                await asyncio.sleep(0)
                 batch: list[tuple[ev.Event, asyncio.Future[HandleResult]]] = []
                 contacts: set[int] = set()
                 while lane.queue and len(batch) < EVENT_BATCH:
@@ -593,16 +597,25 @@ class ProjectEngine:
         ids = {c.id for c in contacts} - set(hints)
         if lazy or not ids:
             return hints
-        rolled_back = Run.context["rolled_back"].as_boolean()
-        kept: dict[int, set[int]] = {cid: set() for cid in ids}
-        rows = await session.execute(
-            select(Run.contact_id, FunnelVersion.funnel_id)
-            .join(FunnelVersion, FunnelVersion.id == Run.funnel_version_id)
-            .where(Run.contact_id.in_(ids), or_(rolled_back.is_(None), rolled_back.is_(False)))
-            .distinct()
+        # re-entry "once" is the only reader of kept_funnels: ask about those funnels only
+        once = frozenset(
+            f for f, cf in self.index.funnels.items() if cf.settings.reentry is Reentry.ONCE
         )
-        for contact_id, funnel_id in rows:
-            kept[contact_id].add(funnel_id)
+        kept: dict[int, set[int]] = {cid: set() for cid in ids}
+        if once:
+            rolled_back = Run.context["rolled_back"].as_boolean()
+            rows = await session.execute(
+                select(Run.contact_id, FunnelVersion.funnel_id)
+                .join(FunnelVersion, FunnelVersion.id == Run.funnel_version_id)
+                .where(
+                    Run.contact_id.in_(ids),
+                    FunnelVersion.funnel_id.in_(once),
+                    or_(rolled_back.is_(None), rolled_back.is_(False)),
+                )
+                .distinct()
+            )
+            for contact_id, funnel_id in rows:
+                kept[contact_id].add(funnel_id)
         live: dict[int, list[Run]] = {cid: [] for cid in ids}
         channels: dict[int, dict[int, ContactChannel]] = {cid: {} for cid in ids}
         with session.no_autoflush:
@@ -620,7 +633,7 @@ class ProjectEngine:
         for cid in ids:
             variables, tags = preloaded[cid]
             hints[cid] = ContactHint(
-                channels[cid], variables, tags, live[cid], frozenset(kept[cid])
+                channels[cid], variables, tags, live[cid], frozenset(kept[cid]), once
             )
         return hints
 

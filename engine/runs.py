@@ -126,12 +126,17 @@ class ContactHint:
     live_runs: list[Run]
     """Runs live when the batch began (ORM objects: their status stays current)."""
     kept_funnels: frozenset[int]
-    """Funnels the contact has a run of that was not rolled back (re-entry)."""
+    """Funnels the contact has a run of that was not rolled back (re-entry "once")..."""
+    kept_known: frozenset[int] | None = None
+    """...as far as these funnels go (the live "once" funnels; None: every funnel)."""
 
     @classmethod
     def new_contact(cls) -> ContactHint:
         """A contact the transaction created has none of these rows."""
         return cls({}, {}, {}, [], frozenset())
+
+    def knows_kept(self, funnel_id: int) -> bool:
+        return self.kept_known is None or funnel_id in self.kept_known
 
 
 class StepError(RuntimeError):
@@ -434,7 +439,9 @@ class Tx:
         policy = cf.settings.reentry
         if policy is Reentry.ALWAYS:
             return None
-        if self.hint is not None:
+        if self.hint is not None and (
+            policy is not Reentry.ONCE or self.hint.knows_kept(cf.funnel_id)
+        ):
             kept = cf.funnel_id in self.hint.kept_funnels or any(
                 self.engine.funnel_of_version(r.funnel_version_id) == cf.funnel_id
                 and not (r.context or {}).get("rolled_back")

@@ -27,6 +27,7 @@ import math
 import re
 import secrets
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -546,6 +547,7 @@ class FakeTelegramBotAPI:
 
         self._requests: list[RecordedRequest] = []
         self._sent: list[SentMessage] = []
+        self._sent_per_bot: Counter[str] = Counter()
         self._messages: dict[tuple[str, int, int], tuple[JSON, SentMessage | None]] = {}
         self._message_counters: dict[tuple[str, int], int] = {}
         self._files: dict[str, _FileRecord] = {}
@@ -799,6 +801,11 @@ class FakeTelegramBotAPI:
             and (method is None or m.method.lower() == method.lower())
             and (include_deleted or not m.deleted)
         ]
+
+    def sent_count(self, bot_token: FakeBot | str) -> int:
+        """How many messages the bot sent (O(1): for polling loops, e.g. the benches)."""
+        token = bot_token.token if isinstance(bot_token, FakeBot) else bot_token
+        return self._sent_per_bot[token]
 
     def last_sent(
         self, bot_token: FakeBot | str | None = None, chat_id: int | FakeUser | None = None
@@ -1364,6 +1371,7 @@ class FakeTelegramBotAPI:
             media_group_id=media_group_id,
         )
         self._sent.append(sent)
+        self._sent_per_bot[sent.bot_token] += 1
         self._messages[(call.bot.token, chat.id, message["message_id"])] = (message, sent)
         return sent
 
