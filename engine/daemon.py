@@ -39,6 +39,7 @@ from engine.clock import Clock, SystemClock
 from engine.cluster import ClusterMember, intake_key
 from engine.outbox import OutboxSender
 from engine.project_engine import ProjectEngine
+from engine.ratelimit import RateLimiter, RateLimits
 from engine.service import WorkspaceService
 from engine.stuck import STUCK_AFTER, StuckWatchdog
 
@@ -113,6 +114,9 @@ class DaemonSettings:
     """R5: seconds between two looks for stuck contacts."""
     stuck_after: timedelta = STUCK_AFTER
     """R5: a live run whose timer is overdue by more than this is stuck."""
+    send_limits: RateLimits | None = None
+    """The outbox sender's rate limits; None: Telegram's (≈30/s per bot, 1/s per chat,
+    20/min per group). A local Bot API server or a test double may allow more."""
 
     @classmethod
     def from_env(cls) -> DaemonSettings:
@@ -185,6 +189,7 @@ class EngineDaemon:
             link_makers=runtime.standby,  # invite links of bots another process owns
             member=runtime.member,
             recover_every=max(1.0, self.settings.cluster_poll * 2),
+            limiter=RateLimiter(self.settings.send_limits or RateLimits()),
         )
         uncertain = await runtime.sender.recover()
         if uncertain:

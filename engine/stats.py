@@ -3,16 +3,18 @@
 :func:`funnel_node_stats` answers, for every node of every version of a funnel: contacts
 on the node now (active/waiting runs), entered (``node.entered`` history rows), passed
 (entered minus those still on it or stopped/failed there) and messages sent today (in
-the project's time zone). It is a fixed set of four grouped queries whatever the funnel's
-size, cheap enough to poll every second (covered by indexes on runs and contact_history).
+the project's time zone). It is one statement of three grouped queries whatever the
+funnel's size (one snapshot), cheap enough to poll every second (covered by indexes on
+runs and contact_history).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time, tzinfo
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import FunnelVersion, HistoryEvent, OutboxMessage, OutboxStatus, Run, RunStatus
@@ -40,8 +42,11 @@ async def funnel_node_stats(
             found = out[key] = NodeStats(key)
         return found
 
-    runs = await session.execute(
-        select(Run.node_id, Run.status, func.count())
+    midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
+    # one statement, so one snapshot: three separate reads could straddle a commit on
+    # PostgreSQL (READ COMMITTED) and show a contact entered but neither on nor past a node
+    runs = (
+        select(literal("runs"), Run.node_id, cast(Run.status, String(32)), func.count())
         .where(
             Run.funnel_version_id.in_(versions),
             Run.status.in_(
@@ -50,21 +55,13 @@ async def funnel_node_stats(
         )
         .group_by(Run.node_id, Run.status)
     )
-    stuck: dict[str, int] = {}
-    for node_id, status, count in runs.all():
-        if status in (RunStatus.ACTIVE, RunStatus.WAITING):
-            node(node_id).on_node += count
-        stuck[node_id] = stuck.get(node_id, 0) + count
-    entered = await session.execute(
-        select(HistoryEvent.node_id, func.count())
+    entered = (
+        select(literal("entered"), HistoryEvent.node_id, null(), func.count())
         .where(HistoryEvent.funnel_version_id.in_(versions), HistoryEvent.kind == "node.entered")
         .group_by(HistoryEvent.node_id)
     )
-    for entered_node, count in entered.all():
-        node(entered_node).entered = count
-    midnight = datetime.combine(now.astimezone(tz).date(), time(0), tzinfo=tz)
-    sent = await session.execute(
-        select(OutboxMessage.node_id, func.count())
+    sent = (
+        select(literal("sent"), OutboxMessage.node_id, null(), func.count())
         .where(
             OutboxMessage.funnel_version_id.in_(versions),
             OutboxMessage.status == OutboxStatus.SENT,
@@ -72,8 +69,17 @@ async def funnel_node_stats(
         )
         .group_by(OutboxMessage.node_id)
     )
-    for sent_node, count in sent.all():
-        node(sent_node).sent_today = count
+    stuck: dict[str, int] = {}
+    rows: list[Any] = list(await session.execute(union_all(runs, entered, sent)))
+    for part, node_id, status, count in rows:
+        if part == "runs":
+            if status in (RunStatus.ACTIVE.value, RunStatus.WAITING.value):
+                node(node_id).on_node += count
+            stuck[node_id] = stuck.get(node_id, 0) + count
+        elif part == "entered":
+            node(node_id).entered = count
+        else:
+            node(node_id).sent_today = count
     for key, stats in out.items():
         stats.passed = max(0, stats.entered - stuck.get(key, 0))
     out.pop("", None)

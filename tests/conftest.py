@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,39 @@ def pg_server_url() -> str:
             pytest.fail(f"{reason} (required when CI=true)", pytrace=False)
         pytest.skip(reason)
     return url
+
+
+# --- pytest-xdist (pyproject.toml runs two workers) --------------------------------------
+
+XDIST_GROUPS = {
+    # the route coverage check (run last) reads the routes every API test hit, in memory
+    "tests/api/": "api",
+    # one reference run (a module fixture) serves every test of the module
+    "tests/engine/test_crash_safety.py": "crash-safety",
+}
+"""Node id prefix -> group: a group's tests run on one worker, in collection order; every
+other test is scheduled on its own. (pytest-xdist's ``xdist_group`` mark would do this, but
+with pytest 9.2 the group suffix it adds to node ids is lost, so the groups are kept here.)"""
+
+
+def xdist_scope(nodeid: str) -> str:
+    """The scheduling unit of a test: its group, else the test itself."""
+    return next((g for prefix, g in XDIST_GROUPS.items() if nodeid.startswith(prefix)), nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None  # another --dist given: pytest-xdist's own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        """Largest unit first (pytest-xdist orders units by size), then test by test."""
+
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_scope(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 # NodeGraphQt/PySide6 can crash while the interpreter tears down Qt objects after every

@@ -310,7 +310,8 @@ COVERAGE_TEST = "test_route_coverage.py::test_every_route_has_a_functional_test_
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the route coverage check after every other test."""
+    """Run the route coverage check after every other test (under pytest-xdist every test
+    of tests/api runs on one worker, in this order: see XDIST_GROUPS in tests/conftest.py)."""
     last = [item for item in items if item.nodeid.endswith(COVERAGE_TEST)]
     if last:
         items[:] = [item for item in items if item not in last] + last

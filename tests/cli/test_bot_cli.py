@@ -1,38 +1,58 @@
 """``main.py bot add``: the token is checked with getMe (fake Bot API), stored encrypted,
-and never printed."""
+and never printed.
+
+The commands run in this process (in a thread: ``main`` runs its own event loop while
+the fake Bot API serves on the test's), their output captured at the file descriptors
+and their log records by pytest: a subprocess would spend seconds importing aiogram for
+each command.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
-import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
+import main
 from tests.fakes.telegram_bot_api import FakeTelegramBotAPI
 
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 
+RunMain = Callable[..., Awaitable[tuple[int, str]]]
 
-async def run_main(workspace: Path, *argv: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "main.py",
-        "--workspace",
-        str(workspace),
-        *argv,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-    )
-    out, _ = await process.communicate()
-    return process.returncode or 0, out.decode()
+
+@pytest.fixture
+def run_main(
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> RunMain:
+    """``await run_main(workspace, "bot", "list", ...)``: (exit code, stdout + stderr +
+    the log records of the command)."""
+
+    async def run(
+        workspace: Path, *argv: str, env: dict[str, str] | None = None
+    ) -> tuple[int, str]:
+        capfd.readouterr()
+        caplog.clear()
+        with monkeypatch.context() as scoped:
+            for name, value in (env or {}).items():
+                scoped.setenv(name, value)
+            try:
+                code = await asyncio.to_thread(main.main, ["--workspace", str(workspace), *argv])
+            except SystemExit as exc:  # argparse usage errors
+                code = int(exc.code or 0)
+        out, err = capfd.readouterr()
+        return code, out + err + caplog.text
+
+    return run
 
 
 async def test_bot_add_checks_stores_encrypted_and_never_prints(
-    fake_telegram: FakeTelegramBotAPI, tmp_path: Path
+    fake_telegram: FakeTelegramBotAPI, tmp_path: Path, run_main: RunMain
 ) -> None:
     fake_telegram.add_bot(TOKEN, username="ema_open_bot")
     workspace = tmp_path / "ws"
@@ -57,7 +77,7 @@ async def test_bot_add_checks_stores_encrypted_and_never_prints(
 
 
 async def test_bot_add_refused_token_is_a_clear_error(
-    fake_telegram: FakeTelegramBotAPI, tmp_path: Path
+    fake_telegram: FakeTelegramBotAPI, tmp_path: Path, run_main: RunMain
 ) -> None:
     workspace = tmp_path / "ws"
     assert (await run_main(workspace, "project", "create", "EMA"))[0] == 0

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,15 @@ import pytest
 from engine.demo_setup import ensure_demo_project
 from engine.service import WorkspaceService
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS_ENV = "VORONKA_SCREENSHOTS"
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get(SCREENSHOTS_ENV)
+    else Path(tempfile.mkdtemp(prefix="voronka-screenshots-"))
+)
+"""Where the desktop tests save what they render: docs/screenshots when
+``VORONKA_SCREENSHOTS=1`` (to refresh the README's pictures), else a temporary folder —
+so an ordinary test run leaves the working tree clean."""
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ from desktop.editor.editor_widget import FunnelEditor
 from engine.demo_setup import ensure_demo_project
 from engine.service import WorkspaceService
 from graph.document import FunnelDocument
+from tests.desktop.panel_fixtures import SCREENSHOTS
 from tests.desktop.traffic import busy_day
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = SCREENSHOTS  # docs/screenshots with VORONKA_SCREENSHOTS=1, else a temp folder
 
 
 def _settle() -> None:

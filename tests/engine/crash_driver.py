@@ -34,6 +34,7 @@ import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from connectors.base import (
@@ -343,6 +344,27 @@ def main(argv: list[str] | None = None) -> int:
     DurableConnector.exit_at = args.exit_at_send
     DurableConnector.exit_when = args.exit_when
     return asyncio.run(run(args.workspace, args.contacts, args.batch))
+
+
+def forked_main(argv: list[str], stdout: Connection, stderr_path: str) -> None:
+    """``python -m tests.engine.crash_driver ARGV`` in a process forked from a server that
+    has this module imported already (see ``test_crash_safety``): stdout goes to the pipe
+    ``stdout``, stderr is appended to ``stderr_path``, the exit code is ``main``'s."""
+    for name in [k for k in os.environ if k.startswith("VORONKA_")]:
+        del os.environ[name]
+    os.dup2(stdout.fileno(), 1)
+    stdout.close()
+    err = os.open(stderr_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(err, 2)
+    os.close(err)
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", closefd=False)  # noqa: SIM115
+    try:
+        code = main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ from db.models import Channel, ChannelKind
 from engine.daemon import DaemonSettings, EngineDaemon
 from engine.events import ChannelRef, ContactIdentity
 from engine.service import WorkspaceService
+from engine.simulation import SIMULATION_LIMITS
 
 
 def say(line: str) -> None:
@@ -136,7 +137,10 @@ class DurableBot(Connector):
 
 class DriverDaemon(EngineDaemon):
     def __init__(self, service: WorkspaceService, log_path: Path, updates: Path) -> None:
-        super().__init__(service, settings=DaemonSettings(cluster_poll=0.3))
+        # the durable log is not Telegram: at its 30 msg/s per bot the 1000 messages alone
+        # would take 33 s
+        settings = DaemonSettings(cluster_poll=0.3, send_limits=SIMULATION_LIMITS)
+        super().__init__(service, settings=settings)
         self.log_path, self.updates = log_path, updates
 
     def _connector(

@@ -10,20 +10,22 @@ clock kept in a file. The expected messages come from a clean run of the same sc
 messages, so that run needs only two contacts of each kind.
 
 Workspaces live in /dev/shm when there is one: a SIGKILL does not lose the page cache,
-and SQLite's fsyncs on a disk would triple the run time.
+and SQLite's fsyncs on a disk would triple the run time. Each driver process is forked
+from a server process that imported the engine once (``multiprocessing``'s forkserver):
+a fresh interpreter would spend about a second on imports at every restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import os
 import random
 import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -38,7 +40,6 @@ from db.models import Contact, Notification, OutboxMessage, OutboxStatus
 from db.workspace import Workspace
 from tests.engine import crash_driver as drv
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("VORONKA_CRASH_SEED", "20261125"))
 CONTACTS = 200
 KILLS = 6
@@ -79,22 +80,58 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Counter[Mess
         return _reference(base)
 
 
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VORONKA_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return env
+_FORKS = multiprocessing.get_context("forkserver")
+_FORKS.set_forkserver_preload([drv.__name__])
 
 
-def _driver(workspace: Path, *args: str) -> subprocess.Popen[str]:
-    with (workspace / "driver.stderr").open("a") as err:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tests.engine.crash_driver", str(workspace), *args],
-            cwd=ROOT,
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
+class Driver:
+    """A :mod:`tests.engine.crash_driver` process (``drv.forked_main``) forked from the
+    preloaded server, with the part of ``subprocess.Popen``'s interface used here. Its
+    stdout is a pipe; the driver prints a few dozen short lines, which fit the pipe's
+    buffer, so waiting for the exit before reading them cannot block the driver."""
+
+    def __init__(self, workspace: Path, args: tuple[str, ...]) -> None:
+        reader, writer = _FORKS.Pipe(duplex=False)
+        self._process = _FORKS.Process(
+            target=drv.forked_main,
+            args=([str(workspace), *args], writer, str(workspace / "driver.stderr")),
+            name="crash_driver",
         )
+        self._process.start()
+        writer.close()
+        self.stdout = open(os.dup(reader.fileno()), encoding="utf-8")  # noqa: SIM115
+        reader.close()
+
+    @property
+    def returncode(self) -> int | None:
+        """As Popen's: the exit code, -N when killed by signal N, None while running."""
+        return self._process.exitcode
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        code = self._process.exitcode
+        if code is None:
+            raise subprocess.TimeoutExpired("crash_driver", timeout or 0)
+        return code
+
+    def send_signal(self, sig: int) -> None:
+        if self._process.exitcode is None:
+            os.kill(self._process.pid, sig)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        """Wait for the exit, then the rest of stdout."""
+        self.wait(timeout)
+        try:
+            return self.stdout.read(), None
+        finally:
+            self.stdout.close()
+
+
+def _driver(workspace: Path, *args: str) -> Driver:
+    return Driver(workspace, args)
 
 
 def _stderr(workspace: Path) -> str:
@@ -108,7 +145,7 @@ def _run_to_end(workspace: Path, *args: str, timeout: float = 120) -> None:
     assert proc.returncode == 0 and "DONE" in out, f"driver failed:\n{out}\n{_stderr(workspace)}"
 
 
-def _wait_ready(proc: subprocess.Popen[str], workspace: Path) -> str:
+def _wait_ready(proc: Driver, workspace: Path) -> str:
     assert proc.stdout is not None
     line = proc.stdout.readline()
     assert line.startswith("READY"), f"driver did not start: {line!r}\n{_stderr(workspace)}"
@@ -225,14 +262,14 @@ def _check(
     return problems, report
 
 
-def _last_moment(proc: subprocess.Popen[str], ready: str) -> str:
+def _last_moment(proc: Driver, ready: str) -> str:
     """The start line and the last virtual moment a killed driver reached."""
     out, _ = proc.communicate()
     moments = [line for line in out.splitlines() if line.startswith("AT ")]
     return f"{ready} … {moments[-1] if moments else 'AT start'}"
 
 
-def _finished_within(proc: subprocess.Popen[str], seconds: float) -> bool:
+def _finished_within(proc: Driver, seconds: float) -> bool:
     """Wait; SIGKILL the process if it is still running after ``seconds``."""
     try:
         proc.wait(timeout=seconds)
@@ -243,7 +280,7 @@ def _finished_within(proc: subprocess.Popen[str], seconds: float) -> bool:
         return False
 
 
-def _finished_at(proc: subprocess.Popen[str], work: Path, deliveries: int, extra: float) -> bool:
+def _finished_at(proc: Driver, work: Path, deliveries: int, extra: float) -> bool:
     """SIGKILL the process ``extra`` seconds after the log holds ``deliveries`` lines."""
     log = work / drv.DELIVERED
     while proc.poll() is None:

@@ -61,12 +61,10 @@ class Loop:
             assert not self.task.done(), self.task.exception()
         raise AssertionError("the sender loop did not settle")
 
-    async def advance(self, delta: timedelta, step: timedelta = timedelta(milliseconds=10)) -> None:
-        target = self.clock.now() + delta
-        await self.settled()
-        while self.clock.now() < target:
-            self.clock.set(min(target, self.clock.now() + step))
-            await self.settled()
+    async def advance(self, delta: timedelta) -> None:
+        """Move the clock ``delta`` on, deadline by deadline (every sleeper wakes at its own
+        moment), letting the loop settle at each."""
+        await self.clock.run_for(delta, self.settled)
 
     def texts(self, user: int) -> list[str]:
         return [e.text[:5] for e in self.world.received(OPEN, user)]
