@@ -1029,6 +1029,8 @@ class OutboxSender:
         try:
             async with self._write_lock:
                 if not item.done.done():
+                    # one loop turn: sends that returned together share the transaction
+                    await asyncio.sleep(0)
                     spawn = self._spawn
                     claimed = await self._write(
                         self.engine.clock.now(), SendRound(), claim=spawn is not None, mine=item
