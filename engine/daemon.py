@@ -112,6 +112,10 @@ class DaemonSettings:
     group get about 20 messages a minute); notifications queued meanwhile share one."""
     stuck_every: float = 60.0
     """R5: seconds between two looks for stuck contacts."""
+    channels_poll: float = 10.0
+    """Seconds between looks for channel changes made elsewhere (another engine process on
+    the same PostgreSQL, or the desktop on the same SQLite workspace): a changed, added,
+    disabled or deleted channel is restarted or stopped here too."""
     stuck_after: timedelta = STUCK_AFTER
     """R5: a live run whose timer is overdue by more than this is stuck."""
     send_limits: RateLimits | None = None
@@ -218,6 +222,7 @@ class EngineDaemon:
             asyncio.create_task(self._broadcast_loop(runtime), name=f"broadcasts:{project.name}"),
             asyncio.create_task(runtime.admin_chat.run(), name=f"notify:{project.name}"),
             asyncio.create_task(runtime.watchdog.run(), name=f"stuck:{project.name}"),
+            asyncio.create_task(self._channels_loop(runtime), name=f"channels:{project.name}"),
         ]
         if runtime.member is not None:
             runtime.tasks.append(
@@ -318,6 +323,28 @@ class EngineDaemon:
                 extra={"project": project.name},
             )
             runtime.engine.outbox_wakeup.set()
+
+    async def check_channels(self, runtime: ProjectRuntime) -> bool:
+        """Reload the project's channels if they changed behind this process's back (it
+        learns of its own API's changes at once, through ``on_channels_changed``). True if
+        something changed."""
+        channels, secrets = await self._load_channels(runtime)
+        if {c.id: _fingerprint(c, secrets) for c in channels} == runtime.fingerprints:
+            return False
+        project = await self.service.workspace.find_project(runtime.project.name)
+        await self.reload_channels(project or runtime.project)
+        return True
+
+    async def _channels_loop(self, runtime: ProjectRuntime) -> None:
+        while True:
+            await asyncio.sleep(self.settings.channels_poll)
+            try:
+                await self.check_channels(runtime)
+            except Exception:
+                log.exception(
+                    "could not check the channels for changes",
+                    extra={"project": runtime.project.name},
+                )
 
     async def _stop_channel(self, runtime: ProjectRuntime, channel_id: int) -> None:
         owned = runtime.connectors.pop(channel_id, None)
