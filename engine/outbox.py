@@ -975,6 +975,7 @@ class OutboxSender:
                     *same,
                     PersonalLink.id > parent.id,
                     PersonalLink.token.like("%/%"),
+                    PersonalLink.chat_id == chat_id,  # the same link may open two chats
                     PersonalLink.revoked_at.is_(None),
                     PersonalLink.used_at.is_(None),  # a used link lets nobody in any more
                     (PersonalLink.expires_at.is_(None)) | (PersonalLink.expires_at > now),
@@ -1013,7 +1014,9 @@ class OutboxSender:
             )
             raise _InviteLinkFailure(kind, f"cannot create {where}: {exc}") from None
         try:
-            await self.engine.register_invite_link(token, link, expires_at=expires_at)
+            await self.engine.register_invite_link(
+                token, link, chat_id=chat_id, expires_at=expires_at
+            )
         except (ValueError, LookupError) as exc:
             raise _InviteLinkFailure(SendErrorKind.BAD_REQUEST, f"{where}: {exc}") from None
         return link

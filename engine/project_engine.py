@@ -964,7 +964,12 @@ class ProjectEngine:
         return True
 
     async def register_invite_link(
-        self, token: str, invite_link: str, *, expires_at: datetime | None = None
+        self,
+        token: str,
+        invite_link: str,
+        *,
+        chat_id: int | None = None,
+        expires_at: datetime | None = None,
     ) -> int:
         """Remember a one-person invite link (``createChatInviteLink``, member limit 1)
         made for the personal link ``token``: a join through it is then attributed to
@@ -985,6 +990,7 @@ class ProjectEngine:
                 created_by_run_id=link.created_by_run_id,
                 created_at=self.clock.now(),
                 expires_at=expires_at or link.expires_at,
+                chat_id=chat_id,
             )
             session.add(row)
             await session.flush()

@@ -74,6 +74,8 @@ class PersonalLink(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    """A registered one-person invite link: the chat it opens (None: a deep-link token)."""
 
     contact: Mapped[Contact] = relationship()
     product: Mapped[Product | None] = relationship()

@@ -26,7 +26,7 @@ async def _tables(db: ProjectDatabase) -> set[str]:
 
 
 def test_there_is_a_head_revision() -> None:
-    assert head_revision() == "0009"
+    assert head_revision() == "0010"
 
 
 async def test_migrations_are_applied_on_open(project_db: ProjectDatabase) -> None:
