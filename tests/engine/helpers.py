@@ -97,3 +97,40 @@ async def running_engine(
         yield engine
     finally:
         await db.dispose()
+
+
+async def broadcast_draft(
+    engine: ProjectEngine, bot_username: str, first_user: int, audience: int, now: Any
+) -> Any:
+    """``audience`` new contacts subscribed to the bot (Telegram ids from ``first_user``)
+    and a broadcast to the bot's subscribers, created but not started (one transaction)."""
+    from sqlalchemy import insert, select
+
+    from db.models import Contact, ContactChannel
+    from engine import broadcasts as bc
+
+    bot = next(c.id for c in engine.channels.values() if c.username == bot_username)
+    async with engine.transaction() as s:
+        await s.execute(
+            insert(Contact),
+            [{"telegram_user_id": first_user + i, "first_name": f"U{i}"} for i in range(audience)],
+        )
+        ids = (
+            await s.scalars(select(Contact.id).where(Contact.telegram_user_id >= first_user))
+        ).all()
+        await s.execute(
+            insert(ContactChannel),
+            [
+                {
+                    "contact_id": i,
+                    "channel_id": bot,
+                    "first_seen_at": now,
+                    "last_seen_at": now,
+                    "status_changed_at": now,
+                }
+                for i in ids
+            ],
+        )
+        return await bc.create_broadcast(
+            s, text="Скидка", segment=bc.Segment(bot), created_by="staff:test", now=now
+        )

@@ -16,11 +16,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import event, func, select
 
 from connectors.base import Connector, SendErrorKind
 from connectors.simulator import SimulatedTelegram
-from db.models import Contact, ContactChannel, OutboxMessage, OutboxStatus
+from db.models import OutboxMessage, OutboxStatus
 from db.workspace import Workspace
 from engine import broadcasts as bc
 from engine.clock import VirtualClock
@@ -28,7 +28,7 @@ from engine.outbox import OutboxSender
 from engine.project_engine import ProjectEngine
 from engine.ratelimit import RateLimiter, RateLimits
 from engine.simulation import SIMULATION_LIMITS
-from tests.engine.helpers import make_project
+from tests.engine.helpers import broadcast_draft, make_project
 
 OPEN = "t_open_bot"
 GREETINGS = ["Здрав", "Напиш"]  # the demo funnel's two messages after /start
@@ -173,32 +173,9 @@ async def test_a_retry_after_holds_the_chat_and_not_the_others(loop: Loop) -> No
 
 
 async def _broadcast(loop: Loop) -> int:
-    bot = next(c.id for c in loop.engine.channels.values() if c.username == OPEN)
-    now = loop.clock.now()
-    async with loop.engine.transaction() as s:
-        await s.execute(
-            insert(Contact),
-            [{"telegram_user_id": FIRST + i, "first_name": f"U{i}"} for i in range(AUDIENCE)],
-        )
-        ids = (await s.scalars(select(Contact.id).where(Contact.telegram_user_id >= FIRST))).all()
-        await s.execute(
-            insert(ContactChannel),
-            [
-                {
-                    "contact_id": i,
-                    "channel_id": bot,
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                    "status_changed_at": now,
-                }
-                for i in ids
-            ],
-        )
-        b = await bc.create_broadcast(
-            s, text="Скидка", segment=bc.Segment(bot), created_by="staff:test", now=now
-        )
+    b = await broadcast_draft(loop.engine, OPEN, FIRST, AUDIENCE, loop.clock.now())
     await bc.send_now(loop.engine, b.id)
-    return b.id
+    return int(b.id)
 
 
 async def _gone(loop: Loop) -> int:

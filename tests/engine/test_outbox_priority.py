@@ -11,15 +11,15 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from db.models import Contact, ContactChannel, OutboxMessage, OutboxStatus
+from db.models import OutboxMessage, OutboxStatus
 from db.workspace import Workspace
 from engine import broadcasts as bc
 from engine.clock import VirtualClock
 from engine.ratelimit import RateLimits
 from engine.simulation import Harness
-from tests.engine.helpers import make_project
+from tests.engine.helpers import broadcast_draft, make_project
 
 OPEN = "t_open_bot"
 AUDIENCE = 400  # ten seconds of the bot's slots
@@ -41,32 +41,11 @@ async def h(
 
 
 async def _broadcast_to_many(h: Harness) -> int:
-    bot = next(c.id for c in h.engine.channels.values() if c.username == OPEN)
     now = h.clock.now()
+    b = await broadcast_draft(h.engine, OPEN, FIRST, AUDIENCE, now)
     async with h.engine.transaction() as s:
-        await s.execute(
-            insert(Contact),
-            [{"telegram_user_id": FIRST + i, "first_name": f"U{i}"} for i in range(AUDIENCE)],
-        )
-        ids = (await s.scalars(select(Contact.id).where(Contact.telegram_user_id >= FIRST))).all()
-        await s.execute(
-            insert(ContactChannel),
-            [
-                {
-                    "contact_id": i,
-                    "channel_id": bot,
-                    "first_seen_at": now,
-                    "last_seen_at": now,
-                    "status_changed_at": now,
-                }
-                for i in ids
-            ],
-        )
-        b = await bc.create_broadcast(
-            s, text="Скидка", segment=bc.Segment(bot), created_by="staff:test", now=now
-        )
         await bc.start_broadcast(s, b.id, project=h.engine.project, now=now)
-        return b.id
+    return int(b.id)
 
 
 async def _gone(h: Harness, *, bulk: bool) -> int:
